@@ -1,0 +1,177 @@
+"""`lawbot`: the command line of the village legal consultation bot."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from bot.config import Config, ConfigError, load_config
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="乡村法律咨询机器人 / Village legal consultation bot.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="数据库 / Database schema.", no_args_is_help=True)
+config_app = typer.Typer(help="配置 / Configuration.", no_args_is_help=True)
+kb_app = typer.Typer(help="知识库 / Knowledge base.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(config_app, name="config")
+app.add_typer(kb_app, name="kb")
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="配置文件 / config file (else $LAWBOT_CONFIG, ./config.toml)."),
+]
+
+
+class _State:
+    config_path: Path | None = None
+
+
+_state = _State()
+
+
+@app.callback()
+def _root(
+    config: ConfigOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="详细日志 / debug logging.")] = False,
+) -> None:
+    """乡村法律咨询机器人 / Village legal consultation bot."""
+    _state.config_path = config
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def get_config(explicit: Path | None = None) -> Config:
+    """Load the config chosen on the command line, or exit with one clear error line."""
+    try:
+        return load_config(explicit or _state.config_path)
+    except ConfigError as exc:
+        err.print(f"[red]错误 error:[/red] {exc}")
+        raise typer.Exit(2) from None
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """升级数据库结构 / Apply database migrations."""
+    from storage.db import Database
+
+    cfg = get_config(config)
+    db = Database(cfg.database.url, pool_size=cfg.database.pool_size)
+    db.upgrade()
+    out.print(f"数据库已是最新 database at revision {db.current_revision()} ({db.backend})")
+    db.dispose()
+
+
+@config_app.command("check")
+def config_check(config: ConfigOption = None) -> None:
+    """检查配置 / Validate the configuration and summarise it."""
+    cfg = get_config(config)
+    source = cfg.source or "built-in defaults"
+    out.print(f"配置正确 config OK: {source}")
+    out.print(f"  {cfg.town.name}（{cfg.town.county}），{len(cfg.villages)} 个村/场，时区 {cfg.town.timezone}")
+    out.print(f"  数据库 database: {_safe_url(cfg.database.url)}")
+    out.print(f"  Bot API: {cfg.telegram.base_url}")
+    missing = [v.name for v in cfg.villages if v.advisor_id is None]
+    if missing:
+        out.print(f"  [yellow]未配置法律顾问 no advisor:[/yellow] {'、'.join(missing)}")
+
+
+@app.command("chat")
+def chat(
+    config: ConfigOption = None,
+    user: Annotated[str, typer.Option("--user", help="终端用户 id / console user id.")] = "console-user",
+    village: Annotated[str | None, typer.Option("--village", help="村代码 / village code.")] = None,
+    semantic: Annotated[
+        bool | None, typer.Option("--semantic/--no-semantic", help="语义匹配 / semantic signal.")
+    ] = None,
+) -> None:
+    """终端对话 / Talk to the bot in the terminal (console channel)."""
+    from bot.console import ConsoleChat
+    from bot.runtime import build_service
+
+    cfg = get_config(config)
+    if village is not None and cfg.village(village) is None:
+        codes = ", ".join(v.code for v in cfg.villages)
+        err.print(f"[red]错误 error:[/red] 没有这个村代码 unknown village code `{village}` (known: {codes})")
+        raise typer.Exit(2)
+    service = build_service(cfg, semantic=semantic)
+    try:
+        ConsoleChat(service, user_id=user, out=sys.stdout).run(_input_lines(), village=village)
+    finally:
+        service.db.dispose()
+
+
+def _input_lines() -> Iterator[str]:
+    if not sys.stdin.isatty():
+        yield from sys.stdin
+        return
+    while True:
+        try:
+            yield input("您> ")
+        except (EOFError, KeyboardInterrupt):
+            return
+
+
+@kb_app.command("check")
+def kb_check(
+    kb: Annotated[Path | None, typer.Option("--kb", help="知识库目录 / KB directory.")] = None,
+    laws: Annotated[Path | None, typer.Option("--laws", help="法律条文目录 / law texts.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="不显示警告 / hide warnings.")] = False,
+) -> None:
+    """检查知识库 / Validate the knowledge base and its citations."""
+    from knowledge.check import check_kb
+
+    result = check_kb(kb, laws)
+    for problem in result.problems:
+        if problem.error or not quiet:
+            out.print(str(problem), markup=False)
+    knowledge = result.kb
+    phrasings = sum(len(e.phrasings) for e in knowledge.entries)
+    for topic in knowledge.topics:
+        out.print(f"  {topic.key:<20} {topic.name:<12} {len(topic.entries):>4} 条", markup=False)
+    out.print(
+        f"{len(knowledge.entries)} 条问答 entries, {phrasings} 种问法 phrasings, "
+        f"{len(knowledge.topics)} 个主题 topics, {len(knowledge.lexicon.synonyms)} 对同义词 synonyms, "
+        f"{len(knowledge.campaigns)} 条推送 campaign messages; "
+        f"{len(result.errors)} 个错误 errors, {len(result.warnings)} 个警告 warnings"
+    )
+    if result.errors:
+        raise typer.Exit(1)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _register_optional() -> None:
+    from bot import cli_matching
+
+    cli_matching.register(app)
+
+
+import importlib.util as _ilu  # noqa: E402
+if _ilu.find_spec("bot.cli_matching"):  # TEMP until the matcher commands land
+    _register_optional()
+
+
+def main() -> None:
+    """Run the `lawbot` command."""
+    app()

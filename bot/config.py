@@ -1,0 +1,347 @@
+"""Load and validate the TOML configuration into frozen pydantic models, one per TOML table.
+
+The file is chosen by `--config FILE`, else `LAWBOT_CONFIG`, else `./config.toml`; with none of
+them present the example's defaults apply. Any wrong or missing key fails fast with `ConfigError`,
+whose message is one line naming the key and the file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "Village",
+    "find_config_path",
+    "load_config",
+]
+
+ENV_CONFIG = "LAWBOT_CONFIG"
+ENV_TOKEN = "LAWBOT_TOKEN"
+_EXAMPLE = "config.example.toml"
+_CODE = re.compile(r"^[a-z0-9_]{2,32}$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and the file."""
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _parse_clock(value: Any) -> Any:
+    if isinstance(value, str) and re.fullmatch(r"\d{1,2}:\d{2}", value):
+        hours, minutes = map(int, value.split(":"))
+        return time(hours, minutes)
+    return value
+
+
+Clock = Annotated[time, Field(description="HH:MM")]
+
+
+class Town(_Table):
+    """[town]: the town the bot serves."""
+
+    name: str = "曹溪镇"
+    county: str = "弋阳县"
+    timezone: str = "Asia/Shanghai"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """Return the town's time zone."""
+        return ZoneInfo(self.timezone)
+
+
+class JusticeOffice(_Table):
+    """[justice_office]: the town's 司法所."""
+
+    name: str = "司法所"
+    phone: str = ""
+    address: str = ""
+    telegram_ids: tuple[int, ...] = ()
+
+
+class Staff(_Table):
+    """[staff]: who may see statistics and run pushes; who gets error notices."""
+
+    staff_ids: tuple[int, ...] = ()
+    admin_ids: tuple[int, ...] = ()
+
+
+class Village(_Table):
+    """[[villages]]: one village (or forest farm) with its advisors."""
+
+    name: str
+    code: str
+    advisor_name: str = "村法律顾问"
+    advisor_id: int | None = None
+    backup_advisor_id: int | None = None
+
+    @field_validator("code")
+    @classmethod
+    def _code_is_short(cls, value: str) -> str:
+        if not _CODE.match(value):
+            raise ValueError("must be 2–32 lowercase letters, digits or _ (used in deep links)")
+        return value
+
+
+class Database(_Table):
+    """[database]: where consultations are stored."""
+
+    url: str = "sqlite:///data/lawbot.sqlite3"
+    pool_size: int = Field(default=5, ge=1, le=100)
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if not value.startswith(
+            ("sqlite://", "postgresql://", "postgresql+psycopg://", "postgres://")
+        ):
+            raise ValueError("must start with sqlite:// or postgresql://")
+        return value
+
+
+class Telegram(_Table):
+    """[telegram]: the Bot API server and group behaviour."""
+
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    groups_need_mention: bool = True
+
+
+class Conversation(_Table):
+    """[conversation]: pacing and browsing."""
+
+    max_messages_per_minute: int = Field(default=12, ge=1, le=600)
+    topic_questions: int = Field(default=6, ge=1, le=20)
+
+
+class Knowledge(_Table):
+    """[knowledge]: the knowledge base and the optional law texts."""
+
+    kb_dir: str = ""
+    laws_dir: str = ""
+    drafts_dir: str = "data/kb-drafts"
+
+
+class Matching(_Table):
+    """[matching]: decision thresholds of the matcher."""
+
+    tau_high: float = Field(default=0.6, ge=0, le=1)
+    tau_low: float = Field(default=0.3, ge=0, le=1)
+    delta: float = Field(default=0.1, ge=0, le=1)
+    semantic: bool = True
+    cache_dir: str = "data/cache"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Matching:
+        if self.tau_low > self.tau_high:
+            raise ValueError("tau_low must not exceed tau_high")
+        return self
+
+
+class Sla(_Table):
+    """[sla]: how long an escalation may wait before reminder and failover."""
+
+    remind_hours: float = Field(default=12, gt=0)
+    backup_hours: float = Field(default=24, gt=0)
+    office_hours: float = Field(default=48, gt=0)
+    quiet_start: Clock = time(22, 0)
+    quiet_end: Clock = time(7, 0)
+
+    _clock = field_validator("quiet_start", "quiet_end", mode="before")(_parse_clock)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Sla:
+        if not self.remind_hours <= self.backup_hours <= self.office_hours:
+            raise ValueError("need remind_hours ≤ backup_hours ≤ office_hours")
+        return self
+
+
+class Campaigns(_Table):
+    """[campaigns]: pacing and timing of publicity pushes."""
+
+    rate_per_second: float = Field(default=25, gt=0, le=30)
+    grace_hours: float = Field(default=6, ge=0)
+    quiet_start: Clock = time(21, 0)
+    quiet_end: Clock = time(8, 0)
+
+    _clock = field_validator("quiet_start", "quiet_end", mode="before")(_parse_clock)
+
+
+class Privacy(_Table):
+    """[privacy]: retention and small-cell suppression."""
+
+    retention_days: int = Field(default=730, ge=1)
+    small_cell: int = Field(default=3, ge=1)
+
+
+class Config(_Table):
+    """The whole configuration; `source` is the file it came from (None for built-in defaults)."""
+
+    town: Town = Town()
+    justice_office: JusticeOffice = JusticeOffice()
+    staff: Staff = Staff()
+    villages: tuple[Village, ...] = ()
+    database: Database = Database()
+    telegram: Telegram = Telegram()
+    conversation: Conversation = Conversation()
+    knowledge: Knowledge = Knowledge()
+    matching: Matching = Matching()
+    sla: Sla = Sla()
+    campaigns: Campaigns = Campaigns()
+    privacy: Privacy = Privacy()
+    source: Path | None = None
+
+    @model_validator(mode="after")
+    def _unique_villages(self) -> Config:
+        for attr in ("code", "name"):
+            values = [getattr(v, attr) for v in self.villages]
+            duplicates = sorted({v for v in values if values.count(v) > 1})
+            if duplicates:
+                raise ValueError(f"duplicate village {attr}: {', '.join(duplicates)}")
+        return self
+
+    def village(self, code: str | None) -> Village | None:
+        """Return the village with this code, or None."""
+        return next((v for v in self.villages if v.code == code), None)
+
+    def is_staff(self, user_id: int) -> bool:
+        """Tell whether a Telegram user id belongs to staff, admins or the justice office."""
+        return (
+            user_id in self.staff.staff_ids
+            or user_id in self.staff.admin_ids
+            or user_id in self.justice_office.telegram_ids
+        )
+
+    def advisor_villages(self, user_id: int) -> tuple[Village, ...]:
+        """Return the villages for which this user is the advisor or the backup advisor."""
+        return tuple(v for v in self.villages if user_id in (v.advisor_id, v.backup_advisor_id))
+
+    def resolve(self, relative: str) -> Path | None:
+        """Resolve a configured path relative to the working directory (None when empty)."""
+        return Path(relative).expanduser() if relative else None
+
+
+def token_from_env() -> str | None:
+    """Return the bot token from the environment, or None when it is not set."""
+    token = os.environ.get(ENV_TOKEN, "").strip()
+    return token or None
+
+
+def find_config_path(explicit: Path | None) -> tuple[Path | None, bool]:
+    """Choose the config file: --config, else $LAWBOT_CONFIG, else ./config.toml.
+
+    Returns (path, must_exist). A path chosen explicitly must exist; ./config.toml may be absent.
+    """
+    if explicit is not None:
+        return explicit, True
+    env = os.environ.get(ENV_CONFIG, "").strip()
+    if env:
+        return Path(env), True
+    local = Path("config.toml")
+    return (local, False) if local.is_file() else (None, False)
+
+
+def example_path() -> Path | None:
+    """Return the shipped example config (defaults when no config file is present)."""
+    for candidate in (Path.cwd() / _EXAMPLE, Path(__file__).resolve().parent.parent / _EXAMPLE):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(explicit: Path | None = None) -> Config:
+    """Load the configuration chosen by `find_config_path`, or the example's defaults."""
+    path, must_exist = find_config_path(explicit)
+    if path is None:
+        example = example_path()
+        return _load_file(example) if example else Config()
+    if not path.is_file():
+        if must_exist:
+            raise ConfigError(f"配置文件不存在 config file not found: {path}")
+        return Config()
+    return _load_file(path)
+
+
+def _load_file(path: Path) -> Config:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"配置文件格式错误 invalid TOML in {path}: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"无法读取配置文件 cannot read {path}: {exc}") from exc
+    if "source" in data:
+        raise ConfigError(f"配置项错误 unknown key `source` in {path}")
+    try:
+        return Config.model_validate({**data, "source": path})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
+    error = exc.errors()[0]
+    location = error["loc"]
+    key = _dotted(location)
+    if error["type"] == "extra_forbidden":
+        hint = _closest(location)
+        suggestion = f" (did you mean `{hint}`?)" if hint else ""
+        return f"未知配置项 unknown key `{key}` in {path}{suggestion}"
+    if error["type"] == "missing":
+        return f"缺少配置项 missing key `{key}` in {path}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"配置项 `{key}` 的值不对 invalid value in {path}: {message}"
+
+
+def _dotted(location: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for part in location:
+        if isinstance(part, int):
+            parts[-1] = f"{parts[-1]}[{part + 1}]" if parts else f"[{part + 1}]"
+        else:
+            parts.append(part)
+    return ".".join(parts) or "(top level)"
+
+
+def _closest(location: tuple[int | str, ...]) -> str | None:
+    model: type[BaseModel] = Config
+    for part in location[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        inner = getattr(annotation, "__args__", (annotation,))[0] if annotation else None
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        elif isinstance(inner, type) and issubclass(inner, BaseModel):
+            model = inner
+    names = [n for n in model.model_fields if n != "source"]
+    match = difflib.get_close_matches(str(location[-1]), names, n=1)
+    return match[0] if match else None

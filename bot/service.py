@@ -1,0 +1,681 @@
+"""The consultation service: every use case of the conversation, for any channel.
+
+Handlers (Telegram, console) call these methods and render the `Outcome`; the service calls
+`knowledge` (matching, triage) and `storage` (one session per call). It never imports telegram.
+
+Exceptions:
+
+    ConsultError            base class of what the service refuses
+    └── UnknownAction       a button/callback that is malformed, expired or not the sender's
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlmodel import Session
+
+from bot import replies, texts
+from bot.config import Config, Village
+from bot.privacy import mask_numbers
+from bot.replies import Button, Reply
+from knowledge.laws import LawLibrary
+from knowledge.matcher import Matcher, MatchResult
+from knowledge.models import Entry, KnowledgeBase
+from knowledge.triage import detect_risk
+from storage import repositories as repo
+from storage.clock import utcnow
+from storage.db import Database
+from storage.models import Consultation, Decision, Villager
+
+__all__ = ["ConsultError", "ConsultationService", "Outcome", "Sender", "UnknownAction"]
+
+logger = logging.getLogger(__name__)
+
+MAX_STORED_CHARS = 20_000
+CHOICE_WINDOW = timedelta(hours=2)
+PENDING_ESCALATION_WINDOW = timedelta(hours=1)
+
+
+class ConsultError(Exception):
+    """The service refuses a request; the message is for logs, not for villagers."""
+
+
+class UnknownAction(ConsultError):
+    """A button action that is malformed, expired, or belongs to someone else."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """Who sent a message: channel, the user's id there, and the chat to answer in."""
+
+    channel: str
+    user_id: str
+    chat_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A message for someone other than the sender (an advisor, the justice office)."""
+
+    user_id: str
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What to send back: replies to the sender, notices to others, and the stored record."""
+
+    replies: tuple[Reply, ...] = ()
+    notices: tuple[Notice, ...] = ()
+    consultation_id: int | None = None
+    decision: str | None = None
+    duplicate: bool = False
+
+
+@dataclass
+class ConsultationService:
+    """Use cases of the villager conversation."""
+
+    config: Config
+    kb: KnowledgeBase
+    matcher: Matcher
+    db: Database
+    clock: Callable[[], datetime] = utcnow
+    laws: LawLibrary | None = None
+    _match_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def create(
+        cls, config: Config, kb: KnowledgeBase, matcher: Matcher, db: Database
+    ) -> ConsultationService:
+        """Build the service, opening the law texts when `[knowledge] laws_dir` is set."""
+        laws_dir = config.resolve(config.knowledge.laws_dir)
+        laws = LawLibrary(laws_dir) if laws_dir and laws_dir.is_dir() else None
+        return cls(config=config, kb=kb, matcher=matcher, db=db, laws=laws)
+
+    # --- start, village, help -----------------------------------------------------------------
+
+    def start(self, sender: Sender, payload: str | None = None) -> Outcome:
+        """Greet, explain what is recorded, and bind the village (from a deep link or a choice)."""
+        with self.db.session() as session:
+            villager = self._villager(session, sender)
+            if villager.consent_at is None:
+                villager.consent_at = self.clock()
+            greeting = Reply(
+                "\n\n".join(
+                    (
+                        texts.WELCOME.format(town=self.config.town.name),
+                        texts.PRIVACY_NOTE.format(days=self.config.privacy.retention_days),
+                    )
+                ),
+                ((Button(texts.BUTTON_ELDER, "elder:on"),),),
+            )
+            village = self.config.village((payload or "").strip().lower())
+            if village is not None:
+                villager.village_code = village.code
+                return Outcome((greeting, Reply(texts.VILLAGE_SET.format(village=village.name))))
+            return Outcome((greeting, self._village_prompt(texts.ASK_VILLAGE)))
+
+    def village_prompt(self, sender: Sender) -> Outcome:
+        """Offer the villages to choose from (/village)."""
+        with self.db.session() as session:
+            self._villager(session, sender)
+        return Outcome((self._village_prompt(texts.ASK_VILLAGE),))
+
+    def help(self, sender: Sender) -> Outcome:
+        """Explain how to use the bot."""
+        return Outcome((Reply(texts.HELP),))
+
+    def unknown_command(self, sender: Sender) -> Outcome:
+        """Answer a command the bot does not know."""
+        return Outcome((Reply(texts.UNKNOWN_COMMAND),))
+
+    # --- asking -------------------------------------------------------------------------------
+
+    def ask(self, sender: Sender, text: str, *, update_key: str | None = None) -> Outcome:
+        """Answer a question: triage, match, record, and escalate what cannot be answered."""
+        text = text[:MAX_STORED_CHARS]
+        with self.db.session() as session:
+            if update_key and repo.consultation_by_update_key(
+                session=session, update_key=update_key
+            ):
+                return Outcome(duplicate=True)
+            villager = self._villager(session, sender)
+            throttled = self._throttle(session, villager, text, update_key)
+            if throttled is not None:
+                return throttled
+            choice = replies.numbered_choice(text)
+            if choice is not None:
+                picked = self._numbered_pick(session, villager, choice)
+                if picked is not None:
+                    return picked
+            if not text.strip():
+                return self._record_simple(
+                    session, villager, text, Decision.CLARIFY, update_key, Reply(texts.EMPTY)
+                )
+            category = detect_risk(text, self.kb.triage)
+            if category is not None:
+                return self._urgent(session, villager, text, category.key, update_key)
+            started = time.perf_counter()
+            with self._match_lock:
+                result = self.matcher.match(text)
+            latency = (time.perf_counter() - started) * 1000
+            return self._respond(session, villager, text, result, latency, update_key)
+
+    def unsupported(
+        self, sender: Sender, kind: str, *, update_key: str | None = None, caption: str = ""
+    ) -> Outcome:
+        """Record a voice note, photo, sticker... and say what the bot can read."""
+        with self.db.session() as session:
+            if update_key and repo.consultation_by_update_key(
+                session=session, update_key=update_key
+            ):
+                return Outcome(duplicate=True)
+            villager = self._villager(session, sender)
+            reply = Reply(texts.UNSUPPORTED.get(kind, texts.UNSUPPORTED["other"]))
+            consultation = self._store(
+                session, villager, caption, Decision.UNSUPPORTED, update_key=update_key, kind=kind
+            )
+            return Outcome(
+                (reply,), consultation_id=consultation.id, decision=Decision.UNSUPPORTED
+            )
+
+    # --- buttons ------------------------------------------------------------------------------
+
+    def act(self, sender: Sender, action: str) -> Outcome:
+        """Carry out a button's action; a malformed or foreign action gets a polite refusal."""
+        name, _, arg = action.partition(":")
+        handler = self._actions().get(name)
+        if handler is None:
+            return Outcome((Reply(texts.CHOICE_EXPIRED),))
+        try:
+            with self.db.session() as session:
+                villager = self._villager(session, sender)
+                return handler(session, villager, arg)
+        except UnknownAction as exc:
+            logger.info("refused action %r from %s: %s", action[:64], sender.channel, exc)
+            return Outcome((Reply(texts.CHOICE_EXPIRED),))
+
+    def _actions(self) -> dict[str, Callable[[Session, Villager, str], Outcome]]:
+        return {
+            "v": self._choose_village,
+            "fb": self._feedback,
+            "fr": self._feedback_reason,
+            "pick": self._pick,
+            "adv": self._to_advisor,
+            "more": self._more,
+            "law": self._law,
+            "topic": self._topic,
+            "faq": self._browse_pick,
+            "elder": self._elder_action,
+            "forget": self._forget_action,
+        }
+
+    def _choose_village(self, session: Session, villager: Villager, code: str) -> Outcome:
+        village = self.config.village(code)
+        if village is None:
+            return Outcome((self._village_prompt(texts.VILLAGE_UNKNOWN),))
+        villager.village_code = village.code
+        session.add(villager)
+        out = [Reply(texts.VILLAGE_SET.format(village=village.name))]
+        pending = self._pending_escalation(session, villager)
+        if pending is not None:
+            pending.village_code = village.code
+            session.add(pending)
+            self._open_escalation(session, pending, village, reason="unmatched", urgent=False)
+            out = [
+                Reply(texts.VILLAGE_SET.format(village=village.name).split("。")[0] + "。"),
+                replies.escalated_reply(village, hours=self.config.sla.remind_hours),
+            ]
+        return Outcome(tuple(out))
+
+    def _feedback(self, session: Session, villager: Villager, arg: str) -> Outcome:
+        cid, _, verdict = arg.partition(":")
+        consultation = self._own_consultation(session, villager, cid)
+        if verdict not in ("y", "n"):
+            raise UnknownAction("bad verdict")
+        assert consultation.id is not None
+        assert villager.id is not None
+        repo.record_feedback(
+            session=session,
+            consultation_id=consultation.id,
+            villager_id=villager.id,
+            helpful=verdict == "y",
+        )
+        if verdict == "y":
+            return Outcome((Reply(texts.THANKS_HELPFUL),), consultation_id=consultation.id)
+        reasons = tuple(
+            (Button(label, f"fr:{consultation.id}:{key}"),) for key, label in texts.REASONS.items()
+        )
+        return Outcome((Reply(texts.ASK_REASON, reasons),), consultation_id=consultation.id)
+
+    def _feedback_reason(self, session: Session, villager: Villager, arg: str) -> Outcome:
+        cid, _, reason = arg.partition(":")
+        consultation = self._own_consultation(session, villager, cid)
+        if reason not in texts.REASONS:
+            raise UnknownAction("bad reason")
+        assert consultation.id is not None
+        assert villager.id is not None
+        repo.record_feedback(
+            session=session,
+            consultation_id=consultation.id,
+            villager_id=villager.id,
+            helpful=False,
+            reason=reason,
+        )
+        row = ((Button(texts.BUTTON_ADVISOR, f"adv:{consultation.id}"),),)
+        return Outcome((Reply(texts.THANKS_REASON, row),), consultation_id=consultation.id)
+
+    def _pick(self, session: Session, villager: Villager, arg: str) -> Outcome:
+        cid, _, index = arg.partition(":")
+        consultation = self._own_consultation(session, villager, cid)
+        candidates = _candidate_ids(consultation)
+        if not index.isdigit() or int(index) >= len(candidates):
+            raise UnknownAction("no such suggestion")
+        entry = self.kb.entry(candidates[int(index)])
+        if entry is None:
+            raise UnknownAction("entry no longer in the KB")
+        return self._answer_choice(session, villager, entry, source=consultation)
+
+    def _browse_pick(self, session: Session, villager: Villager, faq_id: str) -> Outcome:
+        entry = self.kb.entry(faq_id)
+        if entry is None:
+            raise UnknownAction("no such entry")
+        return self._answer_choice(session, villager, entry, source=None)
+
+    def _answer_choice(
+        self, session: Session, villager: Villager, entry: Entry, *, source: Consultation | None
+    ) -> Outcome:
+        consultation = self._store(
+            session,
+            villager,
+            source.raw_text if source else entry.question,
+            Decision.CHOICE,
+            faq_id=entry.id,
+            topic_key=entry.topic_key,
+            score=1.0,
+            kind="choice",
+        )
+        assert consultation.id is not None
+        reply = replies.answer_reply(
+            entry,
+            consultation_id=consultation.id,
+            elder=villager.elder_mode,
+            laws_available=self.laws is not None,
+        )
+        return Outcome((reply,), consultation_id=consultation.id, decision=Decision.CHOICE)
+
+    def _to_advisor(self, session: Session, villager: Villager, cid: str) -> Outcome:
+        consultation = self._own_consultation(session, villager, cid)
+        existing = repo.open_escalation_for_villager(
+            session=session, villager_id=consultation.villager_id
+        )
+        if existing is not None and existing.consultation_id == consultation.id:
+            return Outcome((Reply(texts.ESCALATED_AGAIN),), consultation_id=consultation.id)
+        village = self.config.village(villager.village_code)
+        if village is None:
+            consultation.decision = Decision.ESCALATE
+            session.add(consultation)
+            return Outcome(
+                (self._village_prompt(texts.ESCALATED_NO_VILLAGE),),
+                consultation_id=consultation.id,
+            )
+        self._open_escalation(session, consultation, village, reason="user", urgent=False)
+        reply = replies.escalated_reply(village, hours=self.config.sla.remind_hours)
+        return Outcome((reply,), consultation_id=consultation.id, decision=Decision.ESCALATE)
+
+    def _more(self, session: Session, villager: Villager, cid: str) -> Outcome:
+        consultation = self._own_consultation(session, villager, cid)
+        entry = self.kb.entry(consultation.faq_id or "")
+        if entry is None or consultation.id is None:
+            raise UnknownAction("no answer to expand")
+        return Outcome(
+            (
+                replies.full_answer_reply(
+                    entry, consultation_id=consultation.id, laws_available=self.laws is not None
+                ),
+            )
+        )
+
+    def _law(self, session: Session, villager: Villager, cid: str) -> Outcome:
+        consultation = self._own_consultation(session, villager, cid)
+        entry = self.kb.entry(consultation.faq_id or "")
+        if entry is None or self.laws is None:
+            return Outcome((Reply(texts.LAW_UNAVAILABLE),))
+        parts = []
+        for citation in entry.basis:
+            body = self.laws.article(citation.law, citation.article)
+            if body:
+                parts.append(
+                    texts.LAW_TEXT.format(
+                        law=citation.law.removeprefix("中华人民共和国"),
+                        article=citation.label,
+                        text=body,
+                    )
+                )
+        return Outcome((Reply("\n\n".join(parts) if parts else texts.LAW_UNAVAILABLE),))
+
+    def _topic(self, session: Session, villager: Villager, key: str) -> Outcome:
+        topic = self.kb.topic(key)
+        if topic is None:
+            return Outcome((Reply(texts.TOPIC_UNKNOWN),))
+        limit = self.config.conversation.topic_questions
+        popular = repo.popular_faq_ids(session=session, topic_key=key, limit=limit)
+        ordered = [
+            e for i in popular if (e := self.kb.entry(i)) is not None and e.topic_key == key
+        ]
+        ordered += [e for e in topic.entries if e not in ordered]
+        return Outcome((replies.topic_reply(topic, ordered[:limit]),))
+
+    def _elder_action(self, session: Session, villager: Villager, arg: str) -> Outcome:
+        villager.elder_mode = arg != "off"
+        session.add(villager)
+        return Outcome((Reply(texts.ELDER_ON if villager.elder_mode else texts.ELDER_OFF),))
+
+    def _forget_action(self, session: Session, villager: Villager, arg: str) -> Outcome:
+        if arg != "y":
+            return Outcome((Reply(texts.FORGET_CANCELLED),))
+        count = repo.forget_villager(session=session, villager=villager)
+        return Outcome((Reply(texts.FORGOTTEN.format(count=count)),))
+
+    # --- settings and privacy -----------------------------------------------------------------
+
+    def topics(self, sender: Sender) -> Outcome:
+        """List the topics (/topics)."""
+        return Outcome((replies.topics_reply(self.kb.topics),))
+
+    def toggle_elder(self, sender: Sender) -> Outcome:
+        """Switch elder mode on or off (/elder)."""
+        with self.db.session() as session:
+            villager = self._villager(session, sender)
+            return self._elder_action(session, villager, "off" if villager.elder_mode else "on")
+
+    def set_subscription(self, sender: Sender, *, subscribed: bool) -> Outcome:
+        """Subscribe to or unsubscribe from publicity pushes."""
+        with self.db.session() as session:
+            villager = self._villager(session, sender)
+            villager.subscribed = subscribed
+            session.add(villager)
+        return Outcome((Reply(texts.SUBSCRIBED if subscribed else texts.UNSUBSCRIBED),))
+
+    def my_data(self, sender: Sender) -> Outcome:
+        """Show what is stored about the sender (/mydata)."""
+        with self.db.session() as session:
+            villager = self._villager(session, sender)
+            assert villager.id is not None
+            counts = repo.villager_summary(session=session, villager_id=villager.id)
+            village = self.config.village(villager.village_code)
+            text = texts.MYDATA.format(
+                village=village.name if village else texts.NOT_SET,
+                subscribed=texts.YES if villager.subscribed else texts.NO,
+                elder=texts.YES if villager.elder_mode else texts.NO,
+                **counts,
+            )
+        return Outcome((Reply(text),))
+
+    def forget_prompt(self, sender: Sender) -> Outcome:
+        """Ask for confirmation before deleting the sender's records (/forget)."""
+        buttons = (
+            (
+                Button(texts.BUTTON_FORGET_YES, "forget:y"),
+                Button(texts.BUTTON_FORGET_NO, "forget:n"),
+            ),
+        )
+        return Outcome((Reply(texts.FORGET_CONFIRM, buttons),))
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _villager(self, session: Session, sender: Sender) -> Villager:
+        return repo.get_or_create_villager(
+            session=session,
+            channel=sender.channel,
+            channel_user_id=sender.user_id,
+            chat_id=sender.chat_id,
+        )
+
+    def _village_prompt(self, text: str) -> Reply:
+        if not self.config.villages:
+            return Reply(texts.NO_VILLAGES)
+        return Reply(text, replies.village_keyboard(self.config.villages))
+
+    def _store(
+        self,
+        session: Session,
+        villager: Villager,
+        text: str,
+        decision: str,
+        *,
+        update_key: str | None = None,
+        kind: str = "text",
+        normalized: str = "",
+        faq_id: str | None = None,
+        topic_key: str | None = None,
+        score: float | None = None,
+        candidates: str = "",
+        latency_ms: float | None = None,
+        urgent: bool = False,
+    ) -> Consultation:
+        assert villager.id is not None
+        consultation = Consultation(
+            villager_id=villager.id,
+            channel=villager.channel,
+            village_code=villager.village_code,
+            kind=kind,
+            raw_text=text,
+            normalized_text=normalized,
+            decision=decision,
+            faq_id=faq_id,
+            topic_key=topic_key,
+            score=score,
+            candidates=candidates,
+            latency_ms=latency_ms,
+            urgent=urgent,
+            update_key=update_key,
+            created_at=self.clock(),
+        )
+        repo.add_consultation(session=session, consultation=consultation)
+        logger.info(
+            "consultation %s decision=%s faq=%s village=%s channel=%s",
+            consultation.id,
+            decision,
+            faq_id,
+            villager.village_code,
+            villager.channel,
+        )
+        logger.debug("consultation %s text=%s", consultation.id, mask_numbers(text[:200]))
+        return consultation
+
+    def _record_simple(
+        self,
+        session: Session,
+        villager: Villager,
+        text: str,
+        decision: str,
+        update_key: str | None,
+        reply: Reply,
+    ) -> Outcome:
+        consultation = self._store(session, villager, text, decision, update_key=update_key)
+        return Outcome((reply,), consultation_id=consultation.id, decision=decision)
+
+    def _throttle(
+        self, session: Session, villager: Villager, text: str, update_key: str | None
+    ) -> Outcome | None:
+        assert villager.id is not None
+        limit = self.config.conversation.max_messages_per_minute
+        since = self.clock() - timedelta(minutes=1)
+        recent = repo.count_recent_consultations(
+            session=session, villager_id=villager.id, since=since
+        )
+        if recent < limit:
+            return None
+        consultation = self._store(
+            session, villager, text, Decision.THROTTLED, update_key=update_key
+        )
+        # Only the first message over the pace gets the note; the rest are stored quietly.
+        out = (Reply(texts.SLOW_DOWN),) if recent == limit else ()
+        return Outcome(out, consultation_id=consultation.id, decision=Decision.THROTTLED)
+
+    def _numbered_pick(self, session: Session, villager: Villager, choice: int) -> Outcome | None:
+        assert villager.id is not None
+        last = next(
+            iter(repo.recent_consultations(session=session, villager_id=villager.id, limit=1)),
+            None,
+        )
+        if last is None or last.decision != Decision.SUGGEST or last.id is None:
+            return None
+        if self.clock() - _aware(last.created_at) > CHOICE_WINDOW:
+            return None
+        if choice == 0:
+            return self._to_advisor(session, villager, str(last.id))
+        candidates = _candidate_ids(last)
+        if not 1 <= choice <= len(candidates):
+            return None
+        entry = self.kb.entry(candidates[choice - 1])
+        return (
+            None if entry is None else self._answer_choice(session, villager, entry, source=last)
+        )
+
+    def _urgent(
+        self,
+        session: Session,
+        villager: Villager,
+        text: str,
+        category: str,
+        update_key: str | None,
+    ) -> Outcome:
+        risk = next(c for c in self.kb.triage if c.key == category)
+        consultation = self._store(
+            session,
+            villager,
+            text,
+            Decision.URGENT,
+            update_key=update_key,
+            urgent=True,
+            topic_key=None,
+        )
+        village = self.config.village(villager.village_code)
+        self._open_escalation(
+            session, consultation, village, reason=f"triage:{category}"[:16], urgent=True
+        )
+        return Outcome(
+            (replies.urgent_reply(risk, village),),
+            consultation_id=consultation.id,
+            decision=Decision.URGENT,
+        )
+
+    def _respond(
+        self,
+        session: Session,
+        villager: Villager,
+        text: str,
+        result: MatchResult,
+        latency: float,
+        update_key: str | None,
+    ) -> Outcome:
+        candidates = json.dumps([[c.entry.id, round(c.score, 4)] for c in result.candidates])
+        best = result.candidates[0] if result.candidates else None
+        entry = result.entry
+        consultation = self._store(
+            session,
+            villager,
+            text,
+            result.decision,
+            update_key=update_key,
+            normalized=result.normalized,
+            faq_id=entry.id if entry else None,
+            topic_key=(entry or (best.entry if best else None)).topic_key
+            if (entry or best)
+            else None,
+            score=result.score,
+            candidates=candidates,
+            latency_ms=latency,
+        )
+        assert consultation.id is not None
+        elder = villager.elder_mode
+        if result.decision == "answer" and entry is not None:
+            reply = replies.answer_reply(
+                entry,
+                consultation_id=consultation.id,
+                elder=elder,
+                laws_available=self.laws is not None,
+            )
+        elif result.decision == "suggest":
+            reply = replies.suggest_reply(
+                [c.entry for c in result.candidates], consultation_id=consultation.id, elder=elder
+            )
+        elif result.decision == "clarify":
+            reply = Reply(texts.CLARIFY)
+        else:
+            village = self.config.village(villager.village_code)
+            if village is None:
+                reply = self._village_prompt(texts.ESCALATED_NO_VILLAGE)
+            else:
+                self._open_escalation(
+                    session, consultation, village, reason="unmatched", urgent=False
+                )
+                reply = replies.escalated_reply(village, hours=self.config.sla.remind_hours)
+        return Outcome((reply,), consultation_id=consultation.id, decision=result.decision)
+
+    def _open_escalation(
+        self,
+        session: Session,
+        consultation: Consultation,
+        village: Village | None,
+        *,
+        reason: str,
+        urgent: bool,
+    ) -> None:
+        advisor = str(village.advisor_id) if village and village.advisor_id else None
+        repo.open_escalation(
+            session=session,
+            consultation=consultation,
+            advisor_id=advisor,
+            reason=reason,
+            urgent=urgent,
+        )
+
+    def _pending_escalation(self, session: Session, villager: Villager) -> Consultation | None:
+        assert villager.id is not None
+        last = next(
+            iter(repo.recent_consultations(session=session, villager_id=villager.id, limit=1)),
+            None,
+        )
+        if last is None or last.decision != Decision.ESCALATE:
+            return None
+        if self.clock() - _aware(last.created_at) > PENDING_ESCALATION_WINDOW:
+            return None
+        existing = repo.open_escalation_for_villager(session=session, villager_id=villager.id)
+        return None if existing is not None and existing.consultation_id == last.id else last
+
+    def _own_consultation(self, session: Session, villager: Villager, cid: str) -> Consultation:
+        if not cid.isdigit():
+            raise UnknownAction("bad consultation id")
+        consultation = repo.get_consultation(session=session, consultation_id=int(cid))
+        if consultation is None or consultation.villager_id != villager.id:
+            raise UnknownAction("consultation is not the sender's")
+        return consultation
+
+
+def _candidate_ids(consultation: Consultation) -> list[str]:
+    try:
+        data = json.loads(consultation.candidates or "[]")
+    except ValueError:
+        return []
+    return [str(item[0]) for item in data if isinstance(item, list) and item]
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def kb_dir_from(config: Config) -> Path | None:
+    """Return the configured KB directory, or None for the shipped one."""
+    return config.resolve(config.knowledge.kb_dir)

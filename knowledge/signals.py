@@ -1,0 +1,83 @@
+"""Sparse BM25 over token lists (numpy inverted index), and per-entry max pooling.
+
+Documents are the phrasings of the KB, stored entry by entry so that `pool_max` can reduce
+phrasing scores to entry scores with one `np.maximum.reduceat`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["BM25Index", "FloatArray", "pool_max"]
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+
+
+class BM25Index:
+    """Okapi BM25 with precomputed per-posting weights; `scores` is a few numpy adds per term."""
+
+    __slots__ = ("_avgdl", "_b", "_idf", "_k1", "_postings", "n_docs")
+
+    def __init__(self, docs: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> None:
+        self.n_docs = len(docs)
+        self._k1, self._b = k1, b
+        lengths = [len(d) for d in docs]
+        self._avgdl = (sum(lengths) / len(lengths)) if lengths and sum(lengths) else 1.0
+        ids: dict[str, list[int]] = {}
+        tfs: dict[str, list[float]] = {}
+        for i, doc in enumerate(docs):
+            norm = k1 * (1 - b + b * len(doc) / self._avgdl)
+            for term, tf in Counter(doc).items():
+                ids.setdefault(term, []).append(i)
+                tfs.setdefault(term, []).append(tf * (k1 + 1) / (tf + norm))
+        n = max(self.n_docs, 1)
+        self._idf: dict[str, float] = {
+            t: math.log(1 + (n - len(v) + 0.5) / (len(v) + 0.5)) for t, v in ids.items()
+        }
+        self._postings: dict[str, tuple[IntArray, FloatArray]] = {
+            t: (np.asarray(ids[t], dtype=np.int64), np.asarray(tfs[t], dtype=np.float32))
+            for t in ids
+        }
+
+    def idf(self, term: str) -> float:
+        """IDF of a term; unseen terms get the IDF of a term seen in one document."""
+        got = self._idf.get(term)
+        if got is not None:
+            return got
+        n = max(self.n_docs, 1)
+        return math.log(1 + (n - 0.5) / 1.5)
+
+    def known(self, term: str) -> bool:
+        """Return True if the term occurs in some document."""
+        return term in self._postings
+
+    def scores(self, terms: Sequence[str]) -> FloatArray:
+        """BM25 score of every document for the distinct query terms."""
+        out = np.zeros(self.n_docs, dtype=np.float32)
+        for term in dict.fromkeys(terms):
+            posting = self._postings.get(term)
+            if posting is not None:
+                out[posting[0]] += posting[1] * np.float32(self._idf[term])
+        return out
+
+    def self_score(self, terms: Sequence[str]) -> float:
+        """Score a document identical to the query would get (known terms): the normaliser."""
+        distinct = list(dict.fromkeys(terms))
+        if not distinct:
+            return 0.0
+        norm = self._k1 * (1 - self._b + self._b * len(terms) / self._avgdl)
+        tf_w = (self._k1 + 1) / (1 + norm)
+        return float(sum(self.idf(t) for t in distinct) * tf_w)
+
+
+def pool_max(values: FloatArray, starts: IntArray) -> FloatArray:
+    """Reduce per-phrasing values to per-entry maxima (phrasings stored entry by entry)."""
+    if values.size == 0:
+        return values
+    return np.maximum.reduceat(values, starts).astype(np.float32, copy=False)

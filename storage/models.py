@@ -1,0 +1,133 @@
+"""SQLModel tables. Times are aware UTC (see `storage.clock`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.clock import utcnow
+
+__all__ = [
+    "Consultation",
+    "Decision",
+    "Escalation",
+    "EscalationEvent",
+    "EscalationState",
+    "Feedback",
+    "Villager",
+]
+
+
+class Decision(StrEnum):
+    """What the bot did with a message."""
+
+    ANSWER = "answer"
+    SUGGEST = "suggest"
+    ESCALATE = "escalate"
+    CLARIFY = "clarify"
+    URGENT = "urgent"  # risk triage: emergency numbers, escalated at once
+    UNSUPPORTED = "unsupported"  # voice, photo, sticker...: asked to type instead
+    CHOICE = "choice"  # the villager picked a suggestion or a browsed question
+    FOLLOW_UP = "follow_up"  # a message inside an open escalation, routed to the advisor
+    THROTTLED = "throttled"  # over the per-minute pace: stored, answered with one slow-down note
+
+
+class EscalationState(StrEnum):
+    """Life cycle of an escalation."""
+
+    OPEN = "open"
+    CLAIMED = "claimed"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+    REASSIGNED = "reassigned"
+
+
+class Villager(SQLModel, table=True):
+    """Someone who talks to the bot on one channel."""
+
+    __table_args__ = (
+        UniqueConstraint("channel", "channel_user_id", name="uq_villager_channel_user"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    channel_user_id: str = Field(max_length=64)
+    chat_id: str | None = Field(default=None, max_length=64)
+    label: str = Field(default="", max_length=32)  # pseudonym shown to advisors
+    village_code: str | None = Field(default=None, max_length=32, index=True)
+    role: str = Field(default="villager", max_length=16)
+    subscribed: bool = True
+    elder_mode: bool = False
+    active: bool = True  # False once the chat is gone (blocked, deleted)
+    consent_at: datetime | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    forgotten_at: datetime | None = None
+
+
+class Consultation(SQLModel, table=True):
+    """One message a villager sent and what the bot did with it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    villager_id: int = Field(foreign_key="villager.id", index=True)
+    channel: str = Field(max_length=16)
+    village_code: str | None = Field(default=None, max_length=32, index=True)
+    kind: str = Field(default="text", max_length=16)
+    raw_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    normalized_text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    decision: str = Field(max_length=16, index=True)
+    faq_id: str | None = Field(default=None, max_length=96)
+    topic_key: str | None = Field(default=None, max_length=48, index=True)
+    score: float | None = None
+    # the matcher's best guesses as JSON [[faq_id, score], ...]: suggestions and advisor cards
+    candidates: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    latency_ms: float | None = None
+    urgent: bool = False
+    update_key: str | None = Field(default=None, max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
+
+
+class Escalation(SQLModel, table=True):
+    """A question handed to the village's legal advisor."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    consultation_id: int = Field(foreign_key="consultation.id", index=True)
+    villager_id: int = Field(foreign_key="villager.id", index=True)
+    village_code: str | None = Field(default=None, max_length=32, index=True)
+    advisor_id: str | None = Field(default=None, max_length=64, index=True)
+    state: str = Field(default=EscalationState.OPEN, max_length=16, index=True)
+    reason: str = Field(default="unmatched", max_length=16)
+    urgent: bool = False
+    created_at: datetime = Field(default_factory=utcnow)
+    claimed_at: datetime | None = None
+    first_response_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+class EscalationEvent(SQLModel, table=True):
+    """One transition of an escalation, with time and actor, for response-time reporting."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    escalation_id: int = Field(foreign_key="escalation.id", index=True)
+    from_state: str | None = Field(default=None, max_length=16)
+    to_state: str = Field(max_length=16)
+    actor: str = Field(default="system", max_length=64)
+    note: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Feedback(SQLModel, table=True):
+    """A villager's 👍/👎 on an answer, with an optional reason."""
+
+    __table_args__ = (UniqueConstraint("consultation_id", "target", name="uq_feedback_target"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    consultation_id: int = Field(foreign_key="consultation.id", index=True)
+    villager_id: int = Field(foreign_key="villager.id", index=True)
+    target: str = Field(default="faq", max_length=16)  # faq | advisor
+    helpful: bool
+    reason: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(default_factory=utcnow)
