@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +34,9 @@ out = Console(highlight=False)
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="配置文件 / config file (else $LAWBOT_CONFIG, ./config.toml)."),
+    typer.Option(
+        "--config", "-c", help="配置文件 / config file (else $LAWBOT_CONFIG, ./config.toml)."
+    ),
 ]
 
 
@@ -47,7 +50,9 @@ _state = _State()
 @app.callback()
 def _root(
     config: ConfigOption = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="详细日志 / debug logging.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="详细日志 / debug logging.")
+    ] = False,
 ) -> None:
     """乡村法律咨询机器人 / Village legal consultation bot."""
     _state.config_path = config
@@ -84,7 +89,9 @@ def config_check(config: ConfigOption = None) -> None:
     cfg = get_config(config)
     source = cfg.source or "built-in defaults"
     out.print(f"配置正确 config OK: {source}")
-    out.print(f"  {cfg.town.name}（{cfg.town.county}），{len(cfg.villages)} 个村/场，时区 {cfg.town.timezone}")
+    out.print(
+        f"  {cfg.town.name}（{cfg.town.county}），{len(cfg.villages)} 个村/场，时区 {cfg.town.timezone}"
+    )
     out.print(f"  数据库 database: {_safe_url(cfg.database.url)}")
     out.print(f"  Bot API: {cfg.telegram.base_url}")
     missing = [v.name for v in cfg.villages if v.advisor_id is None]
@@ -95,8 +102,12 @@ def config_check(config: ConfigOption = None) -> None:
 @app.command("chat")
 def chat(
     config: ConfigOption = None,
-    user: Annotated[str, typer.Option("--user", help="终端用户 id / console user id.")] = "console-user",
-    village: Annotated[str | None, typer.Option("--village", help="村代码 / village code.")] = None,
+    user: Annotated[
+        str, typer.Option("--user", help="终端用户 id / console user id.")
+    ] = "console-user",
+    village: Annotated[
+        str | None, typer.Option("--village", help="村代码 / village code.")
+    ] = None,
     semantic: Annotated[
         bool | None, typer.Option("--semantic/--no-semantic", help="语义匹配 / semantic signal.")
     ] = None,
@@ -108,7 +119,9 @@ def chat(
     cfg = get_config(config)
     if village is not None and cfg.village(village) is None:
         codes = ", ".join(v.code for v in cfg.villages)
-        err.print(f"[red]错误 error:[/red] 没有这个村代码 unknown village code `{village}` (known: {codes})")
+        err.print(
+            f"[red]错误 error:[/red] 没有这个村代码 unknown village code `{village}` (known: {codes})"
+        )
         raise typer.Exit(2)
     service = build_service(cfg, semantic=semantic)
     try:
@@ -128,11 +141,57 @@ def _input_lines() -> Iterator[str]:
             return
 
 
+@app.command("run")
+def run(
+    config: ConfigOption = None,
+    webhook: Annotated[
+        str | None, typer.Option("--webhook", help="公网 webhook 地址 / public webhook URL.")
+    ] = None,
+    listen: Annotated[
+        str, typer.Option("--listen", help="webhook 监听 HOST:PORT.")
+    ] = "127.0.0.1:8443",
+) -> None:
+    """运行 Telegram 机器人 / Run the Telegram bot (polling, or webhook with --webhook)."""
+    from bot.config import token_from_env
+    from bot.runtime import build_service
+    from bot.telegram import build_application
+
+    cfg = get_config(config)
+    token = token_from_env()
+    if token is None:
+        err.print(
+            "[red]错误 error:[/red] 没有机器人令牌 missing bot token: set the LAWBOT_TOKEN environment variable"
+        )
+        raise typer.Exit(2)
+    host, _, port = listen.rpartition(":")
+    if webhook and (not host or not port.isdigit()):
+        err.print(f"[red]错误 error:[/red] --listen 应为 HOST:PORT, got `{listen}`")
+        raise typer.Exit(2)
+    logging.getLogger().setLevel(logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    service = build_service(cfg)
+    application = build_application(cfg, service, token)
+    try:
+        if webhook:
+            path = (
+                webhook.rstrip("/").rsplit("/", 1)[-1] if "/" in webhook.split("//", 1)[-1] else ""
+            )
+            application.run_webhook(
+                listen=host, port=int(port), url_path=path, webhook_url=webhook
+            )
+        else:
+            application.run_polling()
+    finally:
+        service.db.dispose()
+
+
 @kb_app.command("check")
 def kb_check(
     kb: Annotated[Path | None, typer.Option("--kb", help="知识库目录 / KB directory.")] = None,
     laws: Annotated[Path | None, typer.Option("--laws", help="法律条文目录 / law texts.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="不显示警告 / hide warnings.")] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="不显示警告 / hide warnings.")
+    ] = False,
 ) -> None:
     """检查知识库 / Validate the knowledge base and its citations."""
     from knowledge.check import check_kb
@@ -168,10 +227,12 @@ def _register_optional() -> None:
 
 
 import importlib.util as _ilu  # noqa: E402
+
 if _ilu.find_spec("bot.cli_matching"):  # TEMP until the matcher commands land
     _register_optional()
 
 
 def main() -> None:
     """Run the `lawbot` command."""
+    os.environ.setdefault("PTB_TIMEDELTA", "1")  # PTB 22: retry_after as timedelta, no warning
     app()

@@ -220,14 +220,15 @@ class Config(_Table):
     privacy: Privacy = Privacy()
     source: Path | None = None
 
-    @model_validator(mode="after")
-    def _unique_villages(self) -> Config:
+    @field_validator("villages")
+    @classmethod
+    def _unique_villages(cls, villages: tuple[Village, ...]) -> tuple[Village, ...]:
         for attr in ("code", "name"):
-            values = [getattr(v, attr) for v in self.villages]
+            values = [getattr(v, attr) for v in villages]
             duplicates = sorted({v for v in values if values.count(v) > 1})
             if duplicates:
                 raise ValueError(f"duplicate village {attr}: {', '.join(duplicates)}")
-        return self
+        return villages
 
     def village(self, code: str | None) -> Village | None:
         """Return the village with this code, or None."""

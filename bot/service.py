@@ -581,8 +581,8 @@ class ConsultationService:
         update_key: str | None,
     ) -> Outcome:
         candidates = json.dumps([[c.entry.id, round(c.score, 4)] for c in result.candidates])
-        best = result.candidates[0] if result.candidates else None
         entry = result.entry
+        topical = entry or (result.candidates[0].entry if result.candidates else None)
         consultation = self._store(
             session,
             villager,
@@ -591,9 +591,7 @@ class ConsultationService:
             update_key=update_key,
             normalized=result.normalized,
             faq_id=entry.id if entry else None,
-            topic_key=(entry or (best.entry if best else None)).topic_key
-            if (entry or best)
-            else None,
+            topic_key=topical.topic_key if topical else None,
             score=result.score,
             candidates=candidates,
             latency_ms=latency,

@@ -148,7 +148,8 @@ def _entry(
     if not isinstance(raw, Mapping):
         problems.append(Problem(where, f"#{index + 1}", "条目应为映射 (entry must be a mapping)"))
         return None
-    entry_id = raw.get("id") if isinstance(raw.get("id"), str) else f"#{index + 1}"
+    raw_id = raw.get("id")
+    entry_id = raw_id if isinstance(raw_id, str) else f"#{index + 1}"
 
     def fail(reason: str) -> None:
         problems.append(Problem(where, entry_id, reason))

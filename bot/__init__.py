@@ -1,0 +1,1 @@
+"""The bot: channel-agnostic consultation service, Telegram and console adapters, CLI."""

@@ -1,0 +1,155 @@
+"""Telegram handlers: one job each; they call the service in a worker thread and deliver."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from bot.service import ConsultationService, Outcome, Sender
+from bot.telegram.send import deliver
+from telegram import Message, Update
+from telegram.constants import ChatType
+from telegram.ext import ContextTypes
+
+__all__ = [
+    "answer_button",
+    "ask",
+    "command",
+    "get_service",
+    "other_input",
+    "unknown_command",
+]
+
+logger = logging.getLogger(__name__)
+CHANNEL = "telegram"
+SERVICE_KEY = "service"
+
+
+def get_service(context: ContextTypes.DEFAULT_TYPE) -> ConsultationService:
+    """Return the consultation service stored in bot_data."""
+    service: ConsultationService = context.bot_data[SERVICE_KEY]
+    return service
+
+
+def _sender(update: Update) -> Sender | None:
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return None
+    return Sender(channel=CHANNEL, user_id=str(user.id), chat_id=str(chat.id))
+
+
+def _update_key(update: Update) -> str:
+    return f"tg:{update.update_id}"
+
+
+async def _run(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, call: Callable[[Sender], Outcome]
+) -> None:
+    sender = _sender(update)
+    chat = update.effective_chat
+    if sender is None or chat is None:
+        return
+    outcome = await asyncio.to_thread(call, sender)
+    if not outcome.duplicate:
+        await deliver(context.bot, chat.id, outcome)
+
+
+def command(name: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], object]:
+    """Build the handler of a villager command that maps to one service call."""
+
+    async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        service = get_service(context)
+        arg = " ".join(context.args or [])
+        calls: dict[str, Callable[[Sender], Outcome]] = {
+            "start": lambda s: service.start(s, arg or None),
+            "help": service.help,
+            "village": service.village_prompt,
+            "topics": service.topics,
+            "elder": service.toggle_elder,
+            "subscribe": lambda s: service.set_subscription(s, subscribed=True),
+            "unsubscribe": lambda s: service.set_subscription(s, subscribed=False),
+            "mydata": service.my_data,
+            "forget": service.forget_prompt,
+        }
+        await _run(update, context, calls[name])
+
+    handle.__name__ = f"{name}_command"
+    handle.__doc__ = f"Handle /{name}."
+    return handle
+
+
+def _question_text(message: Message, bot_username: str) -> str | None:
+    """Return the question in a message; in groups only when the bot is mentioned."""
+    text = message.text or ""
+    if message.chat.type == ChatType.PRIVATE:
+        return text
+    mention = f"@{bot_username}"
+    if mention.lower() not in text.lower():
+        return None
+    start = text.lower().index(mention.lower())
+    return (text[:start] + text[start + len(mention) :]).strip()
+
+
+async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Treat a text message (or an edited one) as a question."""
+    message = update.effective_message
+    if message is None:
+        return
+    text = _question_text(message, context.bot.username)
+    if text is None:
+        return
+    service = get_service(context)
+    key = _update_key(update)
+    await _run(update, context, lambda s: service.ask(s, text, update_key=key))
+
+
+async def other_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Record a voice note, photo, sticker, file or location and say what the bot reads."""
+    message = update.effective_message
+    if message is None or message.chat.type != ChatType.PRIVATE:
+        return
+    kind = next(
+        (
+            k
+            for k in (
+                "voice",
+                "audio",
+                "photo",
+                "sticker",
+                "document",
+                "location",
+                "video",
+                "video_note",
+                "contact",
+            )
+            if getattr(message, k)
+        ),
+        "other",
+    )
+    kind = {"audio": "voice", "video_note": "video"}.get(kind, kind)
+    service = get_service(context)
+    key = _update_key(update)
+    caption = message.caption or ""
+    await _run(
+        update, context, lambda s: service.unsupported(s, kind, update_key=key, caption=caption)
+    )
+
+
+async def answer_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Carry out an inline button's action."""
+    query = update.callback_query
+    if query is None:
+        return
+    await query.answer()
+    service = get_service(context)
+    action = query.data or ""
+    await _run(update, context, lambda s: service.act(s, action))
+
+
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Tell the user the command does not exist."""
+    message = update.effective_message
+    if message is None or message.chat.type != ChatType.PRIVATE:
+        return
+    await _run(update, context, get_service(context).unknown_command)

@@ -1,0 +1,103 @@
+"""Shared fixtures: a real database (SQLite, or PostgreSQL via LAWBOT_TEST_DATABASE_URL), the
+shipped knowledge base and a real matcher, the reference-town config."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault(
+    "PTB_TIMEDELTA", "1"
+)  # opt in to PTB's timedelta retry_after (no deprecation warning)
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot.config import Config, load_config
+from bot.runtime import match_settings
+from bot.service import ConsultationService
+from knowledge.laws import LawLibrary
+from knowledge.loader import load_kb
+from knowledge.matcher import Matcher
+from knowledge.models import KnowledgeBase
+from storage.db import Database
+
+ROOT = Path(__file__).resolve().parent.parent
+LAWS_DIR = Path(os.environ.get("LAWBOT_LAWS_DIR", ROOT.parent / "shared" / "laws"))
+PG_ENV = "LAWBOT_TEST_DATABASE_URL"
+
+
+def postgres_url() -> str | None:
+    """Return the PostgreSQL URL the suite runs against, or None for SQLite."""
+    return os.environ.get(PG_ENV) or None
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip locally; in CI (CI=true) a test that would skip is a failure."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"would skip in CI: {reason}")
+    pytest.skip(reason)
+
+
+def fresh_database(tmp_path: Path) -> Database:
+    """Return an empty, migrated database of the backend under test."""
+    url = postgres_url()
+    if url is None:
+        db = Database(f"sqlite:///{tmp_path / 'test.sqlite3'}")
+    else:
+        db = Database(url)
+        try:
+            with db.engine.begin() as connection:
+                connection.execute(text("DROP SCHEMA public CASCADE"))
+                connection.execute(text("CREATE SCHEMA public"))
+        except Exception as exc:
+            skip_or_fail(f"PostgreSQL not reachable at {url}: {exc}")
+        assert db.backend == "postgresql"
+    db.upgrade()
+    return db
+
+
+@pytest.fixture(name="db")
+def db_fixture(tmp_path: Path) -> Iterator[Database]:
+    """A migrated, empty database (one per test)."""
+    db = fresh_database(tmp_path)
+    yield db
+    db.dispose()
+
+
+@pytest.fixture(name="laws_dir", scope="session")
+def laws_dir_fixture() -> Path:
+    """The directory of statute texts (../shared/laws)."""
+    if not LAWS_DIR.is_dir():
+        skip_or_fail(f"law texts not found at {LAWS_DIR}")
+    return LAWS_DIR
+
+
+@pytest.fixture(name="config", scope="session")
+def config_fixture() -> Config:
+    """The example configuration: the reference town with its 12 villages."""
+    return load_config(ROOT / "config.example.toml")
+
+
+@pytest.fixture(name="kb", scope="session")
+def kb_fixture() -> KnowledgeBase:
+    """The shipped knowledge base."""
+    return load_kb()
+
+
+@pytest.fixture(name="matcher", scope="session")
+def matcher_fixture(kb: KnowledgeBase, config: Config) -> Matcher:
+    """The real matcher over the shipped KB, lexical signals only (fast to build)."""
+    return Matcher(kb, match_settings(config, semantic=False))
+
+
+@pytest.fixture(name="service")
+def service_fixture(
+    config: Config, kb: KnowledgeBase, matcher: Matcher, db: Database, laws_dir: Path
+) -> ConsultationService:
+    """The consultation service on a fresh database, with law texts available."""
+    service = ConsultationService.create(config, kb, matcher, db)
+    service.laws = LawLibrary(laws_dir)
+    return service
