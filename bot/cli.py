@@ -29,8 +29,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(kb_app, name="kb")
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
 
 ConfigOption = Annotated[
     Path | None,
@@ -236,3 +236,7 @@ def main() -> None:
     """Run the `lawbot` command."""
     os.environ.setdefault("PTB_TIMEDELTA", "1")  # PTB 22: retry_after as timedelta, no warning
     app()
+
+
+if __name__ == "__main__":
+    main()

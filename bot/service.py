@@ -551,7 +551,11 @@ class ConsultationService:
         category: str,
         update_key: str | None,
     ) -> Outcome:
+        """Emergency numbers first and an urgent escalation; then the FAQ answer if there is one."""
         risk = next(c for c in self.kb.triage if c.key == category)
+        with self._match_lock:
+            result = self.matcher.match(text)
+        entry = result.entry
         consultation = self._store(
             session,
             villager,
@@ -559,17 +563,28 @@ class ConsultationService:
             Decision.URGENT,
             update_key=update_key,
             urgent=True,
-            topic_key=None,
+            normalized=result.normalized,
+            faq_id=entry.id if entry else None,
+            topic_key=entry.topic_key if entry else None,
+            score=result.score,
+            candidates=json.dumps([[c.entry.id, round(c.score, 4)] for c in result.candidates]),
         )
+        assert consultation.id is not None
         village = self.config.village(villager.village_code)
         self._open_escalation(
             session, consultation, village, reason=f"triage:{category}"[:16], urgent=True
         )
-        return Outcome(
-            (replies.urgent_reply(risk, village),),
-            consultation_id=consultation.id,
-            decision=Decision.URGENT,
-        )
+        out = [replies.urgent_reply(risk, village)]
+        if entry is not None:
+            out.append(
+                replies.answer_reply(
+                    entry,
+                    consultation_id=consultation.id,
+                    elder=villager.elder_mode,
+                    laws_available=self.laws is not None,
+                )
+            )
+        return Outcome(tuple(out), consultation_id=consultation.id, decision=Decision.URGENT)
 
     def _respond(
         self,

@@ -54,9 +54,9 @@ Decision = Literal["answer", "suggest", "escalate", "clarify"]
 RECALL_PER_SIGNAL: Final = 8
 EMBED_CHARS: Final = 128  # e5 sees the last 128 characters of a long story
 FEATURES: Final[tuple[str, ...]] = (
-    "word", "char", "pinyin", "cover_q", "cover_p", "ratio", "partial", "qtype_match",
-    "qtype_clash", "word_gap", "char_gap", "pinyin_gap", "cover_gap", "ratio_gap", "log_len",
-    "unknown_frac", "e5", "e5_gap",
+    "word", "char", "pinyin", "eword", "echar", "cover_q", "cover_p", "ratio", "partial",
+    "qtype_match", "qtype_clash", "word_gap", "char_gap", "pinyin_gap", "eword_gap", "echar_gap",
+    "cover_gap", "ratio_gap", "log_len", "unknown_frac", "e5", "e5_gap", "e5c", "e5c_gap",
 )  # fmt: skip
 _SEMANTIC_FEATURES: Final = frozenset({"e5", "e5_gap"})
 
@@ -240,18 +240,28 @@ class Matcher:
         self.starts = np.asarray(starts, dtype=np.int64)
         words = [self._tok.words(t) for t in texts]
         self.ph_words: tuple[frozenset[str], ...] = tuple(frozenset(w) for w in words)
+        chars = [char_grams(t) for t in texts]
         self.word_index = BM25Index(words)
-        self.char_index = BM25Index([char_grams(t) for t in texts])
+        self.char_index = BM25Index(chars)
         self.pinyin_index = BM25Index([pinyin_grams(t) for t in texts])
         self.entry_words: list[frozenset[str]] = []
         self.entry_qtypes: list[frozenset[str]] = []
+        self.keyword_words: list[list[str]] = []
+        entry_word_docs: list[list[str]] = []
+        entry_char_docs: list[list[str]] = []
         for i, entry in enumerate(self.entries):
             lo, hi = self._span(i)
-            keywords = {w for k in entry.keywords for w in self._tok.words(self.normalize(k))}
+            keywords = [w for k in entry.keywords for w in self._tok.words(self.normalize(k))]
+            self.keyword_words.append(keywords)
             self.entry_words.append(frozenset().union(*self.ph_words[lo:hi], keywords))
             self.entry_qtypes.append(_entry_qtypes(self.phrasings[lo:hi]))
+            entry_word_docs.append([w for ws in words[lo:hi] for w in ws] + keywords)
+            entry_char_docs.append([c for cs in chars[lo:hi] for c in cs])
+        self.entry_word_index = BM25Index(entry_word_docs)
+        self.entry_char_index = BM25Index(entry_char_docs)
         self._embedder = None
         self._emb: FloatArray | None = None
+        self._centroids: FloatArray | None = None
         if settings.semantic:
             from knowledge.semantic import Embedder, embed_phrasings
 
@@ -259,6 +269,12 @@ class Matcher:
             self._emb = embed_phrasings(
                 self._embedder, texts, self.cache_dir, kb.fingerprint
             ).matrix
+            self._centroids = self._centroid_matrix(self._emb)
+
+    def _centroid_matrix(self, emb: FloatArray) -> FloatArray:
+        sums = np.add.reduceat(emb, self.starts, axis=0) if len(emb) else emb
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        return (sums / np.maximum(norms, 1e-9)).astype(np.float32)
 
     # -- public ---------------------------------------------------------------------------
 
@@ -290,7 +306,7 @@ class Matcher:
         s = settings or self.settings
         if not feats.content:
             return MatchResult("clarify", feats.normalized, ())
-        order = np.argsort(-scores, kind="stable")[: max(s.max_suggestions, 1)]
+        order = np.argsort(-scores, kind="stable")[: max(s.max_suggestions, 2)]
         cands = tuple(
             Candidate(self.entries[feats.entries[int(j)]], round(float(scores[j]), 4))
             for j in order
@@ -305,7 +321,7 @@ class Matcher:
             decision = "suggest"
         else:
             decision = "escalate"
-        shown = cands[: s.max_suggestions] if decision != "answer" else cands
+        shown = cands[: max(s.max_suggestions, 1)]
         return MatchResult(decision, feats.normalized, shown)
 
     # -- features -------------------------------------------------------------------------
@@ -362,27 +378,73 @@ class Matcher:
             mask.append(exclude_phrasing)
         if exclude_entry is not None:
             mask.extend(range(*self._span(exclude_entry)))
-        s_word = self._normalised(self.word_index, q.words, mask)
-        s_char = self._normalised(self.char_index, q.chars, mask)
-        s_pin = self._normalised(self.pinyin_index, q.pinyin, mask)
-        e_word, e_char, e_pin = (pool_max(s, self.starts) for s in (s_word, s_char, s_pin))
-        e_sem: FloatArray | None = None
-        if self._emb is not None and q.vec is not None:
-            cos = (self._emb @ q.vec).astype(np.float32)
-            if mask:
-                cos[mask] = -1.0
-            e_sem = pool_max(cos, self.starts)
-        pools = [e_word, e_char, e_pin] + ([e_sem] if e_sem is not None else [])
+        pools = self._pools(q, mask, exclude_phrasing, exclude_entry)
         cand: list[int] = []
-        for pool in pools:
+        for name in ("word", "char", "pinyin", "eword", "echar", "e5", "e5c"):
+            pool = pools.get(name)
+            if pool is None:
+                continue
             k = min(RECALL_PER_SIGNAL, pool.size)
             top = np.argpartition(-pool, k - 1)[:k] if k < pool.size else np.arange(pool.size)
             cand.extend(int(i) for i in top if pool[i] > 0)
         cand = [c for c in dict.fromkeys(cand) if c != exclude_entry]
         if not cand:
             return QueryFeatures(norm, True)
-        rows = self._rows(q, cand, e_word, e_char, e_pin, e_sem, set(mask))
+        rows = self._rows(q, cand, pools, set(mask))
         return QueryFeatures(norm, True, tuple(cand), rows)
+
+    def _pools(
+        self,
+        q: _Query,
+        mask: list[int],
+        exclude_phrasing: int | None,
+        exclude_entry: int | None,
+    ) -> dict[str, FloatArray]:
+        """Entry-level signal arrays (one value per entry), with hidden phrasings/entries."""
+        pools: dict[str, FloatArray] = {}
+        for name, index, terms in (
+            ("word", self.word_index, q.words),
+            ("char", self.char_index, q.chars),
+            ("pinyin", self.pinyin_index, q.pinyin),
+        ):
+            pools[name] = pool_max(self._normalised(index, terms, mask), self.starts)
+        for name, index, terms in (
+            ("eword", self.entry_word_index, q.words),
+            ("echar", self.entry_char_index, q.chars),
+        ):
+            pools[name] = self._normalised(index, terms, [])
+        if self._emb is not None and self._centroids is not None and q.vec is not None:
+            cos = (self._emb @ q.vec).astype(np.float32)
+            if mask:
+                cos[mask] = -1.0
+            pools["e5"] = pool_max(cos, self.starts)
+            pools["e5c"] = (self._centroids @ q.vec).astype(np.float32)
+        if exclude_entry is not None:
+            for name in ("eword", "echar"):
+                pools[name][exclude_entry] = 0.0
+            if "e5c" in pools:
+                pools["e5c"][exclude_entry] = -1.0
+        if exclude_phrasing is not None:
+            owner = int(self.owner[exclude_phrasing])
+            lo, hi = self._span(owner)
+            rest = [self.phrasings[p] for p in range(lo, hi) if p != exclude_phrasing]
+            words = [w for t in rest for w in self._tok.words(t)] + self.keyword_words[owner]
+            chars = [c for t in rest for c in char_grams(t)]
+            for name, index, terms, doc in (
+                ("eword", self.entry_word_index, q.words, words),
+                ("echar", self.entry_char_index, q.chars, chars),
+            ):
+                top = index.self_score(terms)
+                pools[name][owner] = index.score_doc(terms, doc) / top if top > 0 else 0.0
+            if "e5c" in pools and self._emb is not None and q.vec is not None:
+                keep = [p for p in range(lo, hi) if p != exclude_phrasing]
+                if keep:
+                    centre = self._emb[keep].sum(axis=0)
+                    centre /= max(float(np.linalg.norm(centre)), 1e-9)
+                    pools["e5c"][owner] = float(centre @ q.vec)
+                else:
+                    pools["e5c"][owner] = -1.0
+        return pools
 
     def _content_of(self, norm: str) -> bool:
         return self.has_content(self.query(norm))
@@ -396,14 +458,7 @@ class Matcher:
         return raw / np.float32(top) if top > 0 else raw
 
     def _rows(
-        self,
-        q: _Query,
-        cand: list[int],
-        e_word: FloatArray,
-        e_char: FloatArray,
-        e_pin: FloatArray,
-        e_sem: FloatArray | None,
-        masked: set[int],
+        self, q: _Query, cand: list[int], pools: dict[str, FloatArray], masked: set[int]
     ) -> FloatArray:
         idf = self.word_index.idf
         q_words = list(dict.fromkeys(q.words))
@@ -417,7 +472,9 @@ class Matcher:
             lo, hi = self._span(ei)
             phs = [p for p in range(lo, hi) if p not in masked]
             if masked and lo <= min(masked) < hi:
-                vocab: frozenset[str] = frozenset().union(*(self.ph_words[p] for p in phs))
+                vocab: frozenset[str] = frozenset().union(
+                    *(self.ph_words[p] for p in phs), self.keyword_words[ei]
+                )
             else:
                 vocab = self.entry_words[ei]
             cols["cover_q"][j] = sum(v for w, v in q_idf.items() if w in vocab) / q_mass
@@ -440,15 +497,9 @@ class Matcher:
                 cols["qtype_match"][j] = float(bool(q.qtypes & types))
                 cols["qtype_clash"][j] = float(not (q.qtypes & types) and bool(types))
         idx = np.asarray(cand, dtype=np.int64)
-        cols["word"] = e_word[idx]
-        cols["char"] = e_char[idx]
-        cols["pinyin"] = e_pin[idx]
-        if e_sem is not None:
-            cols["e5"] = e_sem[idx]
-            cols["e5_gap"] = _gap(cols["e5"])
-        cols["word_gap"] = _gap(cols["word"])
-        cols["char_gap"] = _gap(cols["char"])
-        cols["pinyin_gap"] = _gap(cols["pinyin"])
+        for name, pool in pools.items():
+            cols[name] = pool[idx]
+            cols[name + "_gap"] = _gap(cols[name])
         cols["cover_gap"] = _gap(cols["cover_q"])
         cols["ratio_gap"] = _gap(cols["ratio"])
         cols["log_len"][:] = math.log1p(len(q.text))

@@ -66,6 +66,17 @@ class BM25Index:
                 out[posting[0]] += posting[1] * np.float32(self._idf[term])
         return out
 
+    def score_doc(self, terms: Sequence[str], doc: Sequence[str]) -> float:
+        """BM25 score of one document that is not (or no longer) in the index, same statistics."""
+        counts = Counter(doc)
+        norm = self._k1 * (1 - self._b + self._b * len(doc) / self._avgdl)
+        total = 0.0
+        for term in dict.fromkeys(terms):
+            tf = counts.get(term, 0)
+            if tf:
+                total += self.idf(term) * tf * (self._k1 + 1) / (tf + norm)
+        return total
+
     def self_score(self, terms: Sequence[str]) -> float:
         """Score a document identical to the query would get (known terms): the normaliser."""
         distinct = list(dict.fromkeys(terms))

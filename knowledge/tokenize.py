@@ -7,6 +7,7 @@ reloaded KB gets its own user words without re-reading the dictionary.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import tempfile
@@ -354,7 +355,7 @@ def pinyin_grams(text: str) -> list[str]:
     """Fuzzy pinyin syllable bigrams (and unigrams) of the CJK characters of a text."""
     keys = pinyin_keys(text)
     grams: list[str] = list(keys)
-    grams.extend(f"{a}_{b}" for a, b in zip(keys, keys[1:], strict=False))
+    grams.extend(f"{a}_{b}" for a, b in itertools.pairwise(keys))
     return grams
 
 

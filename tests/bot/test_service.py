@@ -100,6 +100,19 @@ def test_urgent_messages_get_emergency_numbers_first_and_are_escalated(
     assert escalation.village_code == "neihong"
 
 
+def test_an_urgent_question_with_a_faq_answer_gets_numbers_first_then_the_answer(
+    service: ConsultationService, kb: KnowledgeBase
+) -> None:
+    from knowledge.triage import detect_risk
+
+    entry = next(e for e in kb.entries if detect_risk(e.question, kb.triage) is not None)
+    outcome = service.ask(ALICE, entry.question)
+    assert outcome.decision == "urgent"
+    assert outcome.replies[0].text.startswith(texts.URGENT_HEAD)
+    assert outcome.replies[-1].text.startswith(entry.answer)
+    assert _rows(service)[-1].faq_id == entry.id
+
+
 def test_escalation_without_a_village_asks_for_it_then_routes_to_its_advisor(
     service: ConsultationService, config
 ) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,527 @@
+"""Statistics over the consultation log: SQL aggregates for a period [start, end).
+
+Every function takes a session and aware datetimes `start` (inclusive) and `end` (exclusive) and
+runs its counting in the database (GROUP BY, COUNT, COUNT(DISTINCT)); nothing here loops over whole
+rows in Python. Two documented exceptions fetch one narrow column only:
+
+* response-time percentiles on SQLite (no `percentile_cont`): the durations column, ordered per
+  group, is fetched and the percentile interpolated exactly like PostgreSQL's `percentile_cont`;
+* the top unmatched questions: their normalised texts are fetched and grouped by similarity with
+  rapidfuzz (KB gaps for staff to turn into new entries).
+
+Definitions (these are the numbers staff put in the township report):
+
+* **question** — a consultation whose decision is one of `QUESTION_DECISIONS`: answer, suggest,
+  escalate, clarify, urgent. Not questions: `choice` (the villager picked a suggestion or browsed a
+  topic — the follow-up of a question already counted), `follow_up` (a message inside an
+  escalation already counted), `throttled` and `unsupported` (voice, photo: nothing to answer).
+* **match rate** — questions with decision `answer` / all questions.
+* **suggestion acceptance** — suggestions followed by a `choice` of the same villager carrying the
+  same question text (the service copies the suggested question into the choice) / suggestions.
+* **escalations** — by the escalation's `created_at`: opened; answered (`first_response_at` set);
+  closed; overdue (still `open` or `claimed` and older than `remind_hours` at `now`).
+* **first response / resolution time** — `first_response_at - created_at` and
+  `closed_at - created_at` of the escalation, in seconds; median and p90 per advisor, per village.
+* **satisfaction** — 👍 / (👍 + 👎) of `Feedback` on consultations of the period, per target
+  (`faq`: bot answers, `advisor`: advisor answers, attributed to the escalation's advisor).
+* **villagers** — every cell also carries COUNT(DISTINCT villager_id) for small-cell suppression.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from rapidfuzz import fuzz
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, col, select
+
+from storage.clock import utcnow
+from storage.models import Consultation, Decision, Escalation, EscalationState, Feedback
+
+__all__ = [
+    "QUESTION_DECISIONS",
+    "Cell",
+    "Durations",
+    "EscalationCounts",
+    "Gap",
+    "LedgerRow",
+    "Rate",
+    "count_by",
+    "count_by_month",
+    "count_cross",
+    "escalation_counts",
+    "ledger_rows",
+    "match_rate",
+    "month_bounds",
+    "response_times",
+    "satisfaction",
+    "suggestion_acceptance",
+    "top_unmatched",
+    "totals",
+]
+
+QUESTION_DECISIONS: tuple[str, ...] = (
+    Decision.ANSWER,
+    Decision.SUGGEST,
+    Decision.ESCALATE,
+    Decision.CLARIFY,
+    Decision.URGENT,
+)
+UNMATCHED_DECISIONS: tuple[str, ...] = (Decision.ESCALATE, Decision.SUGGEST, Decision.CLARIFY)
+PENDING_STATES: tuple[str, ...] = (EscalationState.OPEN, EscalationState.CLAIMED)
+
+Dimension = Literal["village", "topic", "channel", "decision"]
+_DIMENSIONS: dict[str, Any] = {
+    "village": Consultation.village_code,
+    "topic": Consultation.topic_key,
+    "channel": Consultation.channel,
+    "decision": Consultation.decision,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    """One group: its key(s), how many consultations, how many distinct villagers."""
+
+    key: str | None
+    count: int
+    villagers: int
+    key2: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """A ratio with its parts; `value` is None when the denominator is 0."""
+
+    numerator: int
+    denominator: int
+    villagers: int
+
+    @property
+    def value(self) -> float | None:
+        """Return numerator / denominator, or None without a denominator."""
+        return self.numerator / self.denominator if self.denominator else None
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationCounts:
+    """Escalations opened in the period, per key (None: all)."""
+
+    key: str | None
+    opened: int
+    answered: int
+    closed: int
+    overdue: int
+    urgent: int
+    villagers: int
+
+
+@dataclass(frozen=True, slots=True)
+class Durations:
+    """Median and p90 of a duration in seconds over `count` escalations of one group."""
+
+    key: str | None
+    count: int
+    median: float | None
+    p90: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Gap:
+    """A group of similar unmatched questions: a representative text and its size."""
+
+    text: str
+    count: int
+    villagers: int
+    examples: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One ledger line: no names, no question text."""
+
+    created_at: datetime
+    village_code: str | None
+    topic_key: str | None
+    decision: str
+    advisor_id: str | None
+    first_response_seconds: float | None
+
+
+def _in_period(column: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(column >= start, column < end)
+
+
+def _questions(start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(
+        _in_period(Consultation.created_at, start, end),
+        col(Consultation.decision).in_(QUESTION_DECISIONS),
+    )
+
+
+def totals(*, session: Session, start: datetime, end: datetime) -> Cell:
+    """Return the number of questions and of distinct villagers asking them."""
+    row = session.exec(
+        select(func.count(), func.count(func.distinct(Consultation.villager_id))).where(
+            _questions(start, end)
+        )
+    ).one()
+    return Cell(None, int(row[0]), int(row[1]))
+
+
+def count_by(
+    *, session: Session, start: datetime, end: datetime, dimension: Dimension
+) -> list[Cell]:
+    """Count questions per village, topic, channel or decision, largest first."""
+    key = _DIMENSIONS[dimension]
+    statement = (
+        select(key, func.count(), func.count(func.distinct(Consultation.villager_id)))
+        .where(_questions(start, end))
+        .group_by(key)
+        .order_by(func.count().desc(), key)
+    )
+    return [Cell(k, int(n), int(v)) for k, n, v in session.exec(statement).all()]
+
+
+def count_cross(
+    *, session: Session, start: datetime, end: datetime, first: Dimension, second: Dimension
+) -> list[Cell]:
+    """Count questions per pair of dimensions (e.g. village × decision)."""
+    a, b = _DIMENSIONS[first], _DIMENSIONS[second]
+    statement = (
+        select(a, b, func.count(), func.count(func.distinct(Consultation.villager_id)))
+        .where(_questions(start, end))
+        .group_by(a, b)
+        .order_by(a, b)
+    )
+    return [Cell(k, int(n), int(v), key2=k2) for k, k2, n, v in session.exec(statement).all()]
+
+
+def month_bounds(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[str, datetime]]:
+    """Return ('YYYY-MM', end of that month in UTC) for each town-time month touching the period."""
+    local = start.astimezone(tz)
+    year, month = local.year, local.month
+    bounds: list[tuple[str, datetime]] = []
+    while True:
+        label = f"{year:04d}-{month:02d}"
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        upper = datetime(year, month, 1, tzinfo=tz).astimezone(UTC)
+        bounds.append((label, upper))
+        if upper >= end:
+            return bounds
+
+
+def count_by_month(
+    *, session: Session, start: datetime, end: datetime, tz: ZoneInfo, by_decision: bool = False
+) -> list[Cell]:
+    """Count questions per month of the town's calendar (and per decision), in month order.
+
+    The month is a CASE over month boundaries computed in Python in the town's time zone, so the
+    same SQL works on SQLite and PostgreSQL; the CASE sits in a subquery so that PostgreSQL sees
+    one expression to group by.
+    """
+    whens = [
+        (Consultation.created_at < upper, literal(label))
+        for label, upper in month_bounds(start, end, tz)
+    ]
+    inner = (
+        select(
+            case(*whens, else_=literal("")).label("month"),
+            Consultation.decision.label("decision"),  # type: ignore[attr-defined]
+            Consultation.villager_id.label("villager_id"),  # type: ignore[attr-defined]
+        )
+        .where(_questions(start, end))
+        .subquery()
+    )
+    keys = [inner.c.month, inner.c.decision] if by_decision else [inner.c.month]
+    statement = (
+        select(*keys, func.count(), func.count(func.distinct(inner.c.villager_id)))
+        .group_by(*keys)
+        .order_by(*keys)
+    )
+    cells: list[Cell] = []
+    for row in session.exec(statement).all():
+        if by_decision:
+            cells.append(Cell(row[0], int(row[2]), int(row[3]), key2=row[1]))
+        else:
+            cells.append(Cell(row[0], int(row[1]), int(row[2])))
+    return cells
+
+
+def match_rate(*, session: Session, start: datetime, end: datetime) -> Rate:
+    """Return questions answered directly (decision `answer`) / all questions."""
+    answered = func.sum(case((Consultation.decision == Decision.ANSWER, 1), else_=0))
+    row = session.exec(
+        select(answered, func.count(), func.count(func.distinct(Consultation.villager_id))).where(
+            _questions(start, end)
+        )
+    ).one()
+    return Rate(int(row[0] or 0), int(row[1]), int(row[2]))
+
+
+def suggestion_acceptance(*, session: Session, start: datetime, end: datetime) -> Rate:
+    """Return suggestions followed by a choice of one of them / suggestions."""
+    choice = aliased(Consultation)
+    followed = exists().where(
+        choice.villager_id == Consultation.villager_id,
+        choice.decision == Decision.CHOICE,
+        col(choice.id) > Consultation.id,
+        choice.raw_text == Consultation.raw_text,
+    )
+    accepted = func.sum(case((followed, 1), else_=0))
+    row = session.exec(
+        select(accepted, func.count(), func.count(func.distinct(Consultation.villager_id))).where(
+            _in_period(Consultation.created_at, start, end),
+            Consultation.decision == Decision.SUGGEST,
+        )
+    ).one()
+    return Rate(int(row[0] or 0), int(row[1]), int(row[2]))
+
+
+def escalation_counts(
+    *,
+    session: Session,
+    start: datetime,
+    end: datetime,
+    remind_hours: float,
+    by: Literal["all", "village", "advisor"] = "all",
+    now: datetime | None = None,
+) -> list[EscalationCounts]:
+    """Count escalations opened in the period: answered, closed, overdue (past `remind_hours`)."""
+    moment = now or utcnow()
+    deadline = moment.timestamp() - remind_hours * 3600
+    late = datetime.fromtimestamp(deadline, tz=UTC)
+    key: Any = {
+        "all": literal(None),
+        "village": Escalation.village_code,
+        "advisor": Escalation.advisor_id,
+    }[by]
+    overdue = and_(col(Escalation.state).in_(PENDING_STATES), Escalation.created_at < late)
+    columns = (
+        func.count(),
+        func.sum(case((col(Escalation.first_response_at).is_not(None), 1), else_=0)),
+        func.sum(case((col(Escalation.closed_at).is_not(None), 1), else_=0)),
+        func.sum(case((overdue, 1), else_=0)),
+        func.sum(case((col(Escalation.urgent).is_(True), 1), else_=0)),
+        func.count(func.distinct(Escalation.villager_id)),
+    )
+    where = _in_period(Escalation.created_at, start, end)
+    if by == "all":
+        rows = [(None, *session.exec(select(*columns).where(where)).one())]
+    else:
+        rows = list(
+            session.exec(select(key, *columns).where(where).group_by(key).order_by(key)).all()
+        )
+    return [
+        EscalationCounts(k, int(n), int(a or 0), int(c or 0), int(o or 0), int(u or 0), int(v))
+        for k, n, a, c, o, u, v in rows
+    ]
+
+
+def _seconds(session: Session, later: Any, earlier: Any) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
+def response_times(
+    *,
+    session: Session,
+    start: datetime,
+    end: datetime,
+    measure: Literal["first_response", "resolution"],
+    by: Literal["all", "village", "advisor"] = "all",
+) -> list[Durations]:
+    """Median and p90 of first-response or resolution time (seconds) per group.
+
+    PostgreSQL computes `percentile_cont` in the database; SQLite returns only the group key and
+    the duration, ordered, and the same interpolation runs here.
+    """
+    done = Escalation.first_response_at if measure == "first_response" else Escalation.closed_at
+    seconds = _seconds(session, done, Escalation.created_at)
+    key: Any = {
+        "all": literal("*"),
+        "village": Escalation.village_code,
+        "advisor": Escalation.advisor_id,
+    }[by]
+    where = and_(_in_period(Escalation.created_at, start, end), col(done).is_not(None))
+    if session.get_bind().dialect.name == "postgresql":
+        statement = (
+            select(
+                key,
+                func.count(),
+                func.percentile_cont(0.5).within_group(seconds),
+                func.percentile_cont(0.9).within_group(seconds),
+            )
+            .where(where)
+            .group_by(key)
+            .order_by(key)
+        )
+        if by == "all":
+            statement = select(
+                literal("*"),
+                func.count(),
+                func.percentile_cont(0.5).within_group(seconds),
+                func.percentile_cont(0.9).within_group(seconds),
+            ).where(where)
+        out = []
+        for k, n, med, p90 in session.exec(statement).all():
+            if int(n) == 0:
+                continue
+            out.append(Durations(None if by == "all" else k, int(n), float(med), float(p90)))
+        return out
+    rows = session.exec(select(key, seconds).where(where).order_by(key, seconds)).all()
+    groups: dict[str | None, list[float]] = {}
+    for k, value in rows:
+        groups.setdefault(None if by == "all" else k, []).append(float(value))
+    return [
+        Durations(k, len(v), percentile(v, 0.5), percentile(v, 0.9)) for k, v in groups.items()
+    ]
+
+
+def percentile(ordered: Sequence[float], q: float) -> float | None:
+    """Return the q-th percentile of sorted values, interpolated like `percentile_cont`."""
+    if not ordered:
+        return None
+    position = (len(ordered) - 1) * q
+    low, high = math.floor(position), math.ceil(position)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def satisfaction(
+    *,
+    session: Session,
+    start: datetime,
+    end: datetime,
+    by: Literal["target", "advisor", "village"] = "target",
+) -> list[tuple[str | None, Rate]]:
+    """Return 👍 / (👍 + 👎) on consultations of the period, per target, advisor or village.
+
+    Per advisor and per village only advisor answers (`target = 'advisor'`) count; the advisor is
+    the one of the escalation of the same consultation.
+    """
+    helpful = func.sum(case((col(Feedback.helpful).is_(True), 1), else_=0))
+    columns = (helpful, func.count(), func.count(func.distinct(Feedback.villager_id)))
+    base = (
+        select()
+        .select_from(Feedback)
+        .join(Consultation, col(Consultation.id) == Feedback.consultation_id)
+    )
+    period = _in_period(Consultation.created_at, start, end)
+    if by == "target":
+        statement = (
+            base.add_columns(Feedback.target, *columns)
+            .where(period)
+            .group_by(Feedback.target)
+            .order_by(Feedback.target)
+        )
+    else:
+        key: Any = Escalation.advisor_id if by == "advisor" else Escalation.village_code
+        statement = (
+            base.join(Escalation, Escalation.consultation_id == Feedback.consultation_id)
+            .add_columns(key, *columns)
+            .where(period, Feedback.target == "advisor")
+            .group_by(key)
+            .order_by(key)
+        )
+    return [
+        (k, Rate(int(up or 0), int(n), int(v))) for k, up, n, v in session.exec(statement).all()
+    ]
+
+
+def top_unmatched(
+    *,
+    session: Session,
+    start: datetime,
+    end: datetime,
+    below: float,
+    limit: int = 10,
+    similarity: float = 70.0,
+    fetch: int = 5000,
+) -> list[Gap]:
+    """Group the questions the bot could not answer (score under `below`) by similarity.
+
+    Only the text and villager id columns of the newest `fetch` unmatched questions are read;
+    rapidfuzz's token-set ratio clusters them greedily, largest clusters first.
+    """
+    text = func.coalesce(func.nullif(Consultation.normalized_text, ""), Consultation.raw_text)
+    statement = (
+        select(text, Consultation.villager_id)
+        .where(
+            _in_period(Consultation.created_at, start, end),
+            col(Consultation.decision).in_(UNMATCHED_DECISIONS),
+            or_(col(Consultation.score).is_(None), col(Consultation.score) < below),
+            func.length(Consultation.raw_text) > 0,
+        )
+        .order_by(col(Consultation.created_at).desc())
+        .limit(fetch)
+    )
+    clusters: list[tuple[str, list[str], set[int]]] = []
+    exact: dict[str, int] = {}
+    for value, villager_id in session.exec(statement).all():
+        value = str(value).strip()
+        index = exact.get(value)
+        if index is None:
+            index = next(
+                (
+                    i
+                    for i, (head, _, _) in enumerate(clusters)
+                    if fuzz.token_set_ratio(head, value) >= similarity
+                    or fuzz.partial_ratio(head, value) >= similarity + 10
+                ),
+                None,
+            )
+        if index is None:
+            clusters.append((value, [], set()))
+            index = len(clusters) - 1
+        exact[value] = index
+        clusters[index][1].append(value)
+        clusters[index][2].add(int(villager_id))
+    ranked = sorted(clusters, key=lambda c: (-len(c[1]), c[0]))[:limit]
+    return [
+        Gap(head, len(items), len(who), tuple(dict.fromkeys(items))[:3])
+        for head, items, who in ranked
+    ]
+
+
+def ledger_rows(
+    *, session: Session, start: datetime, end: datetime, batch: int = 5000
+) -> Iterator[LedgerRow]:
+    """Yield the ledger: every consultation of the period except throttled ones, oldest first.
+
+    Only the ledger columns are read (no text, no villager id), streamed in batches.
+    """
+    seconds = _seconds(session, Escalation.first_response_at, Escalation.created_at)
+    statement = (
+        select(
+            Consultation.created_at,
+            Consultation.village_code,
+            Consultation.topic_key,
+            Consultation.decision,
+            Escalation.advisor_id,
+            seconds,
+        )
+        .select_from(Consultation)
+        .outerjoin(Escalation, Escalation.consultation_id == Consultation.id)
+        .where(
+            _in_period(Consultation.created_at, start, end),
+            Consultation.decision != Decision.THROTTLED,
+        )
+        .order_by(Consultation.created_at, Consultation.id)
+        .execution_options(yield_per=batch)
+    )
+    for created, village, topic, decision, advisor, wait in session.exec(statement):
+        yield LedgerRow(
+            created if created.tzinfo else created.replace(tzinfo=UTC),
+            village,
+            topic,
+            decision,
+            advisor,
+            None if wait is None else float(wait),
+        )
