@@ -185,6 +185,49 @@ def run(
         service.db.dispose()
 
 
+@app.command("bench-storage")
+def bench_storage(
+    config: ConfigOption = None,
+    count: Annotated[int, typer.Option("--count", "-n", help="咨询条数 / consultations.")] = 1000,
+    database_url: Annotated[str | None, typer.Option("--database-url", help="数据库 / database URL.")] = None,
+) -> None:
+    """记录一条咨询的耗时 / Cost of logging one consultation (median, p99)."""
+    from bot.benchmarks import storage_cost
+    from bot.runtime import open_database
+
+    cfg = get_config(config)
+    db = open_database(cfg, database_url)
+    timing = storage_cost(db, count=count)
+    out.print(
+        f"{db.backend}: {timing.count} consultations, median {timing.p50_ms:.2f} ms, "
+        f"p99 {timing.p99_ms:.2f} ms, {timing.per_second:.0f}/s"
+    )
+    db.dispose()
+
+
+@app.command("bench-pipeline")
+def bench_pipeline(
+    config: ConfigOption = None,
+    updates: Annotated[int, typer.Option("--updates", "-n", help="更新条数 / updates.")] = 2000,
+    users: Annotated[int, typer.Option("--users", help="村民人数 / villagers.")] = 200,
+    database_url: Annotated[str | None, typer.Option("--database-url", help="数据库 / database URL.")] = None,
+    semantic: Annotated[bool, typer.Option("--semantic/--no-semantic", help="语义匹配 / semantic signal.")] = True,
+) -> None:
+    """端到端吞吐 / Updates through the real Application and the Bot API emulator."""
+    from bot.benchmarks import pipeline_throughput
+    from bot.runtime import build_service, open_database
+
+    cfg = get_config(config)
+    db = open_database(cfg, database_url)
+    service = build_service(cfg, db=db, semantic=semantic)
+    timing = pipeline_throughput(cfg, service, updates=updates, users=users)
+    out.print(
+        f"{db.backend}: {timing.count} updates in {timing.seconds:.1f} s = {timing.per_second:.0f} updates/s; "
+        f"reply latency p50 {timing.p50_ms:.1f} ms, p99 {timing.p99_ms:.1f} ms"
+    )
+    db.dispose()
+
+
 @kb_app.command("check")
 def kb_check(
     kb: Annotated[Path | None, typer.Option("--kb", help="知识库目录 / KB directory.")] = None,

@@ -34,6 +34,11 @@ def simplify(text: str) -> str:
     return _NOT_WORD.sub("", str(_converter().convert(text)))
 
 
+@lru_cache(maxsize=8192)
+def _phrase_key(phrase: str) -> str:
+    return simplify(phrase)
+
+
 def detect_risk(text: str, categories: Sequence[TriageCategory]) -> TriageCategory | None:
     """Return the first risk category whose trigger appears in the message, or None."""
     plain = simplify(text)
@@ -42,9 +47,9 @@ def detect_risk(text: str, categories: Sequence[TriageCategory]) -> TriageCatego
     for category in categories:
         masked = plain
         for phrase in category.exclude:
-            key = simplify(phrase)
+            key = _phrase_key(phrase)
             if key:
                 masked = masked.replace(key, "·" * len(key))
-        if any((key := simplify(t)) and key in masked for t in category.triggers):
+        if any((key := _phrase_key(t)) and key in masked for t in category.triggers):
             return category
     return None

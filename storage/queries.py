@@ -37,12 +37,21 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from rapidfuzz import fuzz
-from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_
-from sqlalchemy.orm import aliased
-from sqlmodel import Session, col, select
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlmodel import Session, SQLModel
 
 from storage.clock import utcnow
-from storage.models import Consultation, Decision, Escalation, EscalationState, Feedback
+from storage.models import Decision, EscalationState
 
 __all__ = [
     "QUESTION_DECISIONS",
@@ -59,6 +68,8 @@ __all__ = [
     "ledger_rows",
     "match_rate",
     "month_bounds",
+    "percentile",
+    "response_histogram",
     "response_times",
     "satisfaction",
     "suggestion_acceptance",
@@ -76,12 +87,19 @@ QUESTION_DECISIONS: tuple[str, ...] = (
 UNMATCHED_DECISIONS: tuple[str, ...] = (Decision.ESCALATE, Decision.SUGGEST, Decision.CLARIFY)
 PENDING_STATES: tuple[str, ...] = (EscalationState.OPEN, EscalationState.CLAIMED)
 
+_CONSULTATION = SQLModel.metadata.tables["consultation"]
+C = _CONSULTATION.c
+_ESCALATION = SQLModel.metadata.tables["escalation"]
+_FEEDBACK = SQLModel.metadata.tables["feedback"]
+E = _ESCALATION.c
+F = _FEEDBACK.c
+
 Dimension = Literal["village", "topic", "channel", "decision"]
 _DIMENSIONS: dict[str, Any] = {
-    "village": Consultation.village_code,
-    "topic": Consultation.topic_key,
-    "channel": Consultation.channel,
-    "decision": Consultation.decision,
+    "village": C.village_code,
+    "topic": C.topic_key,
+    "channel": C.channel,
+    "decision": C.decision,
 }
 
 
@@ -154,23 +172,29 @@ class LedgerRow:
     first_response_seconds: float | None
 
 
+def _run(session: Session, statement: Executable) -> Any:
+    """Execute a Core statement on the session's connection (typed rows, no ORM entities)."""
+    return session.connection().execute(statement)
+
+
 def _in_period(column: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
     return and_(column >= start, column < end)
 
 
 def _questions(start: datetime, end: datetime) -> ColumnElement[bool]:
     return and_(
-        _in_period(Consultation.created_at, start, end),
-        col(Consultation.decision).in_(QUESTION_DECISIONS),
+        _in_period(C.created_at, start, end),
+        C.decision.in_(QUESTION_DECISIONS),
     )
 
 
 def totals(*, session: Session, start: datetime, end: datetime) -> Cell:
     """Return the number of questions and of distinct villagers asking them."""
-    row = session.exec(
-        select(func.count(), func.count(func.distinct(Consultation.villager_id))).where(
+    row = _run(
+        session,
+        select(func.count(), func.count(func.distinct(C.villager_id))).where(
             _questions(start, end)
-        )
+        ),
     ).one()
     return Cell(None, int(row[0]), int(row[1]))
 
@@ -181,12 +205,12 @@ def count_by(
     """Count questions per village, topic, channel or decision, largest first."""
     key = _DIMENSIONS[dimension]
     statement = (
-        select(key, func.count(), func.count(func.distinct(Consultation.villager_id)))
+        select(key, func.count(), func.count(func.distinct(C.villager_id)))
         .where(_questions(start, end))
         .group_by(key)
         .order_by(func.count().desc(), key)
     )
-    return [Cell(k, int(n), int(v)) for k, n, v in session.exec(statement).all()]
+    return [Cell(k, int(n), int(v)) for k, n, v in _run(session, statement).all()]
 
 
 def count_cross(
@@ -195,12 +219,12 @@ def count_cross(
     """Count questions per pair of dimensions (e.g. village × decision)."""
     a, b = _DIMENSIONS[first], _DIMENSIONS[second]
     statement = (
-        select(a, b, func.count(), func.count(func.distinct(Consultation.villager_id)))
+        select(a, b, func.count(), func.count(func.distinct(C.villager_id)))
         .where(_questions(start, end))
         .group_by(a, b)
         .order_by(a, b)
     )
-    return [Cell(k, int(n), int(v), key2=k2) for k, k2, n, v in session.exec(statement).all()]
+    return [Cell(k, int(n), int(v), key2=k2) for k, k2, n, v in _run(session, statement).all()]
 
 
 def month_bounds(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[str, datetime]]:
@@ -227,14 +251,13 @@ def count_by_month(
     one expression to group by.
     """
     whens = [
-        (Consultation.created_at < upper, literal(label))
-        for label, upper in month_bounds(start, end, tz)
+        (C.created_at < upper, literal(label)) for label, upper in month_bounds(start, end, tz)
     ]
     inner = (
         select(
             case(*whens, else_=literal("")).label("month"),
-            Consultation.decision.label("decision"),  # type: ignore[attr-defined]
-            Consultation.villager_id.label("villager_id"),  # type: ignore[attr-defined]
+            C.decision.label("decision"),
+            C.villager_id.label("villager_id"),
         )
         .where(_questions(start, end))
         .subquery()
@@ -246,7 +269,7 @@ def count_by_month(
         .order_by(*keys)
     )
     cells: list[Cell] = []
-    for row in session.exec(statement).all():
+    for row in _run(session, statement).all():
         if by_decision:
             cells.append(Cell(row[0], int(row[2]), int(row[3]), key2=row[1]))
         else:
@@ -256,30 +279,32 @@ def count_by_month(
 
 def match_rate(*, session: Session, start: datetime, end: datetime) -> Rate:
     """Return questions answered directly (decision `answer`) / all questions."""
-    answered = func.sum(case((Consultation.decision == Decision.ANSWER, 1), else_=0))
-    row = session.exec(
-        select(answered, func.count(), func.count(func.distinct(Consultation.villager_id))).where(
+    answered = func.sum(case((C.decision == Decision.ANSWER, 1), else_=0))
+    row = _run(
+        session,
+        select(answered, func.count(), func.count(func.distinct(C.villager_id))).where(
             _questions(start, end)
-        )
+        ),
     ).one()
     return Rate(int(row[0] or 0), int(row[1]), int(row[2]))
 
 
 def suggestion_acceptance(*, session: Session, start: datetime, end: datetime) -> Rate:
     """Return suggestions followed by a choice of one of them / suggestions."""
-    choice = aliased(Consultation)
+    choice = _CONSULTATION.alias()
     followed = exists().where(
-        choice.villager_id == Consultation.villager_id,
-        choice.decision == Decision.CHOICE,
-        col(choice.id) > Consultation.id,
-        choice.raw_text == Consultation.raw_text,
+        choice.c.villager_id == C.villager_id,
+        choice.c.decision == Decision.CHOICE,
+        choice.c.id > C.id,
+        choice.c.raw_text == C.raw_text,
     )
     accepted = func.sum(case((followed, 1), else_=0))
-    row = session.exec(
-        select(accepted, func.count(), func.count(func.distinct(Consultation.villager_id))).where(
-            _in_period(Consultation.created_at, start, end),
-            Consultation.decision == Decision.SUGGEST,
-        )
+    row = _run(
+        session,
+        select(accepted, func.count(), func.count(func.distinct(C.villager_id))).where(
+            _in_period(C.created_at, start, end),
+            C.decision == Decision.SUGGEST,
+        ),
     ).one()
     return Rate(int(row[0] or 0), int(row[1]), int(row[2]))
 
@@ -299,24 +324,24 @@ def escalation_counts(
     late = datetime.fromtimestamp(deadline, tz=UTC)
     key: Any = {
         "all": literal(None),
-        "village": Escalation.village_code,
-        "advisor": Escalation.advisor_id,
+        "village": E.village_code,
+        "advisor": E.advisor_id,
     }[by]
-    overdue = and_(col(Escalation.state).in_(PENDING_STATES), Escalation.created_at < late)
+    overdue = and_(E.state.in_(PENDING_STATES), E.created_at < late)
     columns = (
         func.count(),
-        func.sum(case((col(Escalation.first_response_at).is_not(None), 1), else_=0)),
-        func.sum(case((col(Escalation.closed_at).is_not(None), 1), else_=0)),
+        func.sum(case((E.first_response_at.is_not(None), 1), else_=0)),
+        func.sum(case((E.closed_at.is_not(None), 1), else_=0)),
         func.sum(case((overdue, 1), else_=0)),
-        func.sum(case((col(Escalation.urgent).is_(True), 1), else_=0)),
-        func.count(func.distinct(Escalation.villager_id)),
+        func.sum(case((E.urgent.is_(True), 1), else_=0)),
+        func.count(func.distinct(E.villager_id)),
     )
-    where = _in_period(Escalation.created_at, start, end)
+    where = _in_period(E.created_at, start, end)
     if by == "all":
-        rows = [(None, *session.exec(select(*columns).where(where)).one())]
+        rows = [(None, *_run(session, select(*columns).where(where)).one())]
     else:
         rows = list(
-            session.exec(select(key, *columns).where(where).group_by(key).order_by(key)).all()
+            _run(session, select(key, *columns).where(where).group_by(key).order_by(key)).all()
         )
     return [
         EscalationCounts(k, int(n), int(a or 0), int(c or 0), int(o or 0), int(u or 0), int(v))
@@ -343,14 +368,14 @@ def response_times(
     PostgreSQL computes `percentile_cont` in the database; SQLite returns only the group key and
     the duration, ordered, and the same interpolation runs here.
     """
-    done = Escalation.first_response_at if measure == "first_response" else Escalation.closed_at
-    seconds = _seconds(session, done, Escalation.created_at)
+    done = E.first_response_at if measure == "first_response" else E.closed_at
+    seconds = _seconds(session, done, E.created_at)
     key: Any = {
         "all": literal("*"),
-        "village": Escalation.village_code,
-        "advisor": Escalation.advisor_id,
+        "village": E.village_code,
+        "advisor": E.advisor_id,
     }[by]
-    where = and_(_in_period(Escalation.created_at, start, end), col(done).is_not(None))
+    where = and_(_in_period(E.created_at, start, end), done.is_not(None))
     if session.get_bind().dialect.name == "postgresql":
         statement = (
             select(
@@ -371,18 +396,40 @@ def response_times(
                 func.percentile_cont(0.9).within_group(seconds),
             ).where(where)
         out = []
-        for k, n, med, p90 in session.exec(statement).all():
+        for k, n, med, p90 in _run(session, statement).all():
             if int(n) == 0:
                 continue
             out.append(Durations(None if by == "all" else k, int(n), float(med), float(p90)))
         return out
-    rows = session.exec(select(key, seconds).where(where).order_by(key, seconds)).all()
+    rows = _run(session, select(key, seconds).where(where).order_by(key, seconds)).all()
     groups: dict[str | None, list[float]] = {}
     for k, value in rows:
         groups.setdefault(None if by == "all" else k, []).append(float(value))
     return [
         Durations(k, len(v), percentile(v, 0.5), percentile(v, 0.9)) for k, v in groups.items()
     ]
+
+
+def response_histogram(
+    *, session: Session, start: datetime, end: datetime, edges_hours: Sequence[float]
+) -> list[Cell]:
+    """Count answered escalations per first-response bucket: key '<h1', '<h2', ..., '>=hn'."""
+    seconds = _seconds(session, E.first_response_at, E.created_at)
+    whens = [(seconds < h * 3600, literal(f"<{h:g}")) for h in edges_hours]
+    inner = (
+        select(
+            case(*whens, else_=literal(f">={edges_hours[-1]:g}")).label("bucket"),
+            E.villager_id.label("villager_id"),
+        )
+        .where(_in_period(E.created_at, start, end), E.first_response_at.is_not(None))
+        .subquery()
+    )
+    statement = select(
+        inner.c.bucket, func.count(), func.count(func.distinct(inner.c.villager_id))
+    ).group_by(inner.c.bucket)
+    found = {k: Cell(k, int(n), int(v)) for k, n, v in _run(session, statement).all()}
+    labels = [f"<{h:g}" for h in edges_hours] + [f">={edges_hours[-1]:g}"]
+    return [found.get(label, Cell(label, 0, 0)) for label in labels]
 
 
 def percentile(ordered: Sequence[float], q: float) -> float | None:
@@ -406,32 +453,28 @@ def satisfaction(
     Per advisor and per village only advisor answers (`target = 'advisor'`) count; the advisor is
     the one of the escalation of the same consultation.
     """
-    helpful = func.sum(case((col(Feedback.helpful).is_(True), 1), else_=0))
-    columns = (helpful, func.count(), func.count(func.distinct(Feedback.villager_id)))
-    base = (
-        select()
-        .select_from(Feedback)
-        .join(Consultation, col(Consultation.id) == Feedback.consultation_id)
-    )
-    period = _in_period(Consultation.created_at, start, end)
+    helpful = func.sum(case((F.helpful.is_(True), 1), else_=0))
+    columns = (helpful, func.count(), func.count(func.distinct(F.villager_id)))
+    base = select().select_from(_FEEDBACK).join(_CONSULTATION, C.id == F.consultation_id)
+    period = _in_period(C.created_at, start, end)
     if by == "target":
         statement = (
-            base.add_columns(Feedback.target, *columns)
+            base.add_columns(F.target, *columns)
             .where(period)
-            .group_by(Feedback.target)
-            .order_by(Feedback.target)
+            .group_by(F.target)
+            .order_by(F.target)
         )
     else:
-        key: Any = Escalation.advisor_id if by == "advisor" else Escalation.village_code
+        key: Any = E.advisor_id if by == "advisor" else E.village_code
         statement = (
-            base.join(Escalation, Escalation.consultation_id == Feedback.consultation_id)
+            base.join(_ESCALATION, E.consultation_id == F.consultation_id)
             .add_columns(key, *columns)
-            .where(period, Feedback.target == "advisor")
+            .where(period, F.target == "advisor")
             .group_by(key)
             .order_by(key)
         )
     return [
-        (k, Rate(int(up or 0), int(n), int(v))) for k, up, n, v in session.exec(statement).all()
+        (k, Rate(int(up or 0), int(n), int(v))) for k, up, n, v in _run(session, statement).all()
     ]
 
 
@@ -450,21 +493,21 @@ def top_unmatched(
     Only the text and villager id columns of the newest `fetch` unmatched questions are read;
     rapidfuzz's token-set ratio clusters them greedily, largest clusters first.
     """
-    text = func.coalesce(func.nullif(Consultation.normalized_text, ""), Consultation.raw_text)
+    text = func.coalesce(func.nullif(C.normalized_text, ""), C.raw_text)
     statement = (
-        select(text, Consultation.villager_id)
+        select(text, C.villager_id)
         .where(
-            _in_period(Consultation.created_at, start, end),
-            col(Consultation.decision).in_(UNMATCHED_DECISIONS),
-            or_(col(Consultation.score).is_(None), col(Consultation.score) < below),
-            func.length(Consultation.raw_text) > 0,
+            _in_period(C.created_at, start, end),
+            C.decision.in_(UNMATCHED_DECISIONS),
+            or_(C.score.is_(None), C.score < below),
+            func.length(C.raw_text) > 0,
         )
-        .order_by(col(Consultation.created_at).desc())
+        .order_by(C.created_at.desc())
         .limit(fetch)
     )
     clusters: list[tuple[str, list[str], set[int]]] = []
     exact: dict[str, int] = {}
-    for value, villager_id in session.exec(statement).all():
+    for value, villager_id in _run(session, statement).all():
         value = str(value).strip()
         index = exact.get(value)
         if index is None:
@@ -497,26 +540,26 @@ def ledger_rows(
 
     Only the ledger columns are read (no text, no villager id), streamed in batches.
     """
-    seconds = _seconds(session, Escalation.first_response_at, Escalation.created_at)
+    seconds = _seconds(session, E.first_response_at, E.created_at)
     statement = (
         select(
-            Consultation.created_at,
-            Consultation.village_code,
-            Consultation.topic_key,
-            Consultation.decision,
-            Escalation.advisor_id,
+            C.created_at,
+            C.village_code,
+            C.topic_key,
+            C.decision,
+            E.advisor_id,
             seconds,
         )
-        .select_from(Consultation)
-        .outerjoin(Escalation, Escalation.consultation_id == Consultation.id)
+        .select_from(_CONSULTATION)
+        .outerjoin(_ESCALATION, E.consultation_id == C.id)
         .where(
-            _in_period(Consultation.created_at, start, end),
-            Consultation.decision != Decision.THROTTLED,
+            _in_period(C.created_at, start, end),
+            C.decision != Decision.THROTTLED,
         )
-        .order_by(Consultation.created_at, Consultation.id)
+        .order_by(C.created_at, C.id)
         .execution_options(yield_per=batch)
     )
-    for created, village, topic, decision, advisor, wait in session.exec(statement):
+    for created, village, topic, decision, advisor, wait in _run(session, statement):
         yield LedgerRow(
             created if created.tzinfo else created.replace(tzinfo=UTC),
             village,

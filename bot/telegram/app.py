@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from bot.config import Config
-from bot.service import ConsultationService
-from bot.telegram import handlers
-from bot.telegram.errors import error_handler
 from telegram import BotCommand
 from telegram.ext import (
     AIORateLimiter,
@@ -17,6 +13,11 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+
+from bot.config import Config
+from bot.service import ConsultationService
+from bot.telegram import handlers
+from bot.telegram.errors import error_handler
 
 __all__ = ["VILLAGER_COMMANDS", "build_application"]
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from bot import texts
 from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
+
+from bot import texts
 
 __all__ = ["error_handler"]
 

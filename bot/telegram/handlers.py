@@ -6,11 +6,12 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from bot.service import ConsultationService, Outcome, Sender
-from bot.telegram.send import deliver
 from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
+
+from bot.service import ConsultationService, Outcome, Sender
+from bot.telegram.send import deliver
 
 __all__ = [
     "answer_button",

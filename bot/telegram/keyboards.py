@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from bot.replies import Reply
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.replies import Reply
 
 __all__ = ["markup"]
 

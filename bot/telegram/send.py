@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from bot.service import Outcome
-from bot.telegram.keyboards import markup
 from telegram import Bot
 from telegram.error import Forbidden, TelegramError
+
+from bot.service import Outcome
+from bot.telegram.keyboards import markup
 
 __all__ = ["deliver"]
 
