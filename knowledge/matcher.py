@@ -147,7 +147,7 @@ class Combiner:
         """Calibrated probability for each row."""
         a, b = self.platt
         logit = np.clip(a * self.raw(rows) + b, -30.0, 30.0)
-        return (1.0 / (1.0 + np.exp(-logit))).astype(np.float32)
+        return np.asarray(1.0 / (1.0 + np.exp(-logit)), dtype=np.float32)
 
     def as_dict(self) -> dict[str, object]:
         """Serialisable form (see knowledge/matcher_weights.py)."""
@@ -195,7 +195,7 @@ def default_combiner(semantic: bool) -> Combiner:
         comb = Combiner.from_dict(data)
         if all(n in FEATURES for n in comb.names):
             return comb
-    names = ("word", "char", "pinyin", "cover_q", "ratio", "word_gap", "char_gap")
+    names: tuple[str, ...] = ("word", "char", "pinyin", "cover_q", "ratio", "word_gap", "char_gap")
     if semantic:
         names = (*names, "e5", "e5_gap")
     coef = {"word": 1.0, "char": 1.5, "pinyin": 1.0, "cover_q": 1.0, "ratio": 0.5,
@@ -226,6 +226,7 @@ class Matcher:
         self._tok.add_words(set(kb.lexicon.synonyms.values()))
         self._tok.add_words(k for e in kb.entries for k in e.keywords)
         self._tok.add_words(w for ws in QUESTION_TYPES.values() for w in ws)
+        self._tok.add_words(("多少钱", "去哪办", "要什么材料", "多久"), force=True)
         self.entries: tuple[Entry, ...] = kb.entries
         texts: list[str] = []
         owner: list[int] = []
@@ -274,7 +275,7 @@ class Matcher:
     def _centroid_matrix(self, emb: FloatArray) -> FloatArray:
         sums = np.add.reduceat(emb, self.starts, axis=0) if len(emb) else emb
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
-        return (sums / np.maximum(norms, 1e-9)).astype(np.float32)
+        return np.asarray(sums / np.maximum(norms, 1e-9), dtype=np.float32)
 
     # -- public ---------------------------------------------------------------------------
 

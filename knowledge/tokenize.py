@@ -284,10 +284,18 @@ class WordTokenizer:
                 tok.add_word(word, max(int(count), 1), tag)
         self._tok = tok
 
-    def add_words(self, words: Iterable[str], freq: int = 2000) -> None:
-        """Make sure these words stay one token (canonical synonym targets, keywords)."""
+    def add_words(self, words: Iterable[str], freq: int = 2000, *, force: bool = False) -> None:
+        """Make sure these words stay one token (canonical synonym targets, keywords).
+
+        With `force`, each word gets the frequency jieba needs to keep it whole in any context
+        (question-type words such as 多少钱, which jieba would split into 多少 + 钱).
+        """
         for word in words:
-            if len(word) >= 2 and word not in self._tok.FREQ:
+            if len(word) < 2:
+                continue
+            if force:
+                self._tok.add_word(word, max(int(self._tok.suggest_freq(word, False)), freq))
+            elif word not in self._tok.FREQ:
                 self._tok.add_word(word, freq)
 
     def words(self, text: str) -> list[str]:

@@ -61,6 +61,7 @@ __all__ = [
     "Gap",
     "LedgerRow",
     "Rate",
+    "advisor_channels",
     "count_by",
     "count_by_month",
     "count_cross",
@@ -347,6 +348,23 @@ def escalation_counts(
         EscalationCounts(k, int(n), int(a or 0), int(c or 0), int(o or 0), int(u or 0), int(v))
         for k, n, a, c, o, u, v in rows
     ]
+
+
+def advisor_channels(
+    *, session: Session, start: datetime, end: datetime
+) -> dict[str | None, list[str]]:
+    """Return the channels (方式) each advisor's escalations of the period came in by."""
+    statement = (
+        select(E.advisor_id, C.channel)
+        .select_from(_ESCALATION.join(_CONSULTATION, C.id == E.consultation_id))
+        .where(_in_period(E.created_at, start, end))
+        .group_by(E.advisor_id, C.channel)
+        .order_by(E.advisor_id, C.channel)
+    )
+    channels: dict[str | None, list[str]] = {}
+    for advisor, channel in _run(session, statement).all():
+        channels.setdefault(advisor, []).append(channel)
+    return channels
 
 
 def _seconds(session: Session, later: Any, earlier: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,15 @@ def test_a_misspelled_key_is_one_clear_error(tmp_path: Path) -> None:
     assert len(lines) == 1
     assert "matching.tau_hgh" in lines[0]
     assert "tau_high" in lines[0]
+
+
+def test_run_without_a_token_is_one_clear_error(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "LAWBOT_TOKEN"}
+    run = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run", "--config", str(ROOT / "config.example.toml")],
+        capture_output=True, text=True, timeout=60, check=False, env=env, cwd=tmp_path,
+    )
+    assert run.returncode == 2
+    lines = [x for x in run.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1
+    assert "LAWBOT_TOKEN" in lines[0]

@@ -272,7 +272,9 @@ def test_ask_json_contract(tmp_path: Path) -> None:
     assert lines[1]["decision"] == "clarify"
     for obj in lines:
         if obj["decision"] == "answer":
-            assert obj["faq_id"] and obj["answer"] and obj["basis"]
+            assert obj["faq_id"]
+            assert obj["answer"]
+            assert obj["basis"]
             assert {"law", "article"} <= set(obj["basis"][0])
         for s in obj["suggestions"]:
             assert set(s) == {"faq_id", "question", "score"}

@@ -1,0 +1,147 @@
+"""Staff commands: /stats, /stats <村>, /gaps, /ledger — for town staff only.
+
+The handlers sit in group -1 and stop further processing (ApplicationHandlerStop), so the
+villager "unknown command" handler never answers them, whatever order they were added in.
+Database work runs in a worker thread. Non-staff get a polite refusal and the attempt is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.ext import Application, ApplicationHandlerStop, CommandHandler, ContextTypes
+
+from bot import report as rp
+from bot.service import ConsultationService
+from bot.telegram.handlers import get_service
+
+__all__ = ["STAFF_COMMANDS", "register_staff_handlers"]
+
+logger = logging.getLogger(__name__)
+
+STAFF_COMMANDS = {
+    "stats": "本月与上月统计（可加村名）",
+    "gaps": "机器人没答上的问题",
+    "ledger": "本月台账（Excel）",
+}
+PRIVATE_ONLY = "统计和台账请在与机器人的私聊里查看。"
+GROUP = -1
+
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
+
+
+def _staff_only(name: str, body: Handler) -> Handler:
+    async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        user, chat, message = update.effective_user, update.effective_chat, update.message
+        if user is None or chat is None or message is None:
+            raise ApplicationHandlerStop
+        service = get_service(context)
+        if not service.config.is_staff(user.id):
+            logger.warning("refused /%s to non-staff user %s", name, user.id)
+            await message.reply_text(rp.STAFF_ONLY)
+            raise ApplicationHandlerStop
+        if chat.type != ChatType.PRIVATE:
+            await message.reply_text(PRIVATE_ONLY)
+            raise ApplicationHandlerStop
+        logger.info("/%s by staff user %s", name, user.id)
+        await body(update, context)
+        raise ApplicationHandlerStop
+
+    handle.__name__ = f"staff_{name}"
+    return handle
+
+
+def _months(service: ConsultationService, now: datetime) -> tuple[rp.Report, rp.Report]:
+    tz = service.config.town.tz
+    names = rp.topic_names_of(service.kb.topics)
+    reports = []
+    for back in (0, 1):
+        start, end = rp.month_period(now, tz, back=back)
+        reports.append(
+            rp.build_report(service.db, service.config, start, end, topic_names=names, now=now)
+        )
+    return reports[0], reports[1]
+
+
+def _village_code(service: ConsultationService, arg: str) -> str | None:
+    wanted = arg.strip().lower()
+    for village in service.config.villages:
+        if wanted in (village.code, village.name.lower(), village.name.removesuffix("村")):
+            return village.code
+    return None
+
+
+async def _stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    assert update.message is not None
+    service = get_service(context)
+    arg = " ".join(context.args or [])
+    code = None
+    if arg:
+        code = _village_code(service, arg)
+        if code is None:
+            villages = "、".join(v.name for v in service.config.villages)
+            await update.message.reply_text(
+                rp.STATS_UNKNOWN_VILLAGE.format(name=arg[:20], villages=villages)
+            )
+            return
+    this, last = await asyncio.to_thread(_months, service, service.clock())
+    text = (
+        rp.stats_message(this, last)
+        if code is None
+        else rp.village_stats_message(this, last, code)
+    )
+    await update.message.reply_text(text)
+
+
+async def _gaps(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    assert update.message is not None
+    service = get_service(context)
+
+    def build() -> str:
+        start, end = rp.month_period(service.clock(), service.config.town.tz)
+        return rp.gaps_message(
+            rp.build_report(service.db, service.config, start, end, now=service.clock())
+        )
+
+    await update.message.reply_text(await asyncio.to_thread(build))
+
+
+async def _ledger(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    assert update.message is not None
+    service = get_service(context)
+    now = service.clock()
+    start, end = rp.month_period(now, service.config.town.tz)
+    await update.message.reply_text(rp.LEDGER_BUSY)
+    with tempfile.TemporaryDirectory(prefix="lawbot-ledger-") as tmp:
+        local = start.astimezone(service.config.town.tz)
+        path = Path(tmp) / f"台账-{local.year}-{local.month:02d}.xlsx"
+
+        def build() -> rp.Report:
+            names = rp.topic_names_of(service.kb.topics)
+            built = rp.build_report(
+                service.db, service.config, start, end, topic_names=names, now=now
+            )
+            rp.write_xlsx(built, service.db, path)
+            return built
+
+        built = await asyncio.to_thread(build)
+        with path.open("rb") as handle:
+            await update.message.reply_document(
+                document=handle,
+                filename=path.name,
+                caption=rp.LEDGER_CAPTION.format(town=built.town, period=built.period_label),
+            )
+
+
+def register_staff_handlers(application: Application) -> None:  # type: ignore[type-arg]
+    """Add /stats, /gaps and /ledger (group -1, ahead of the villager handlers)."""
+    for name, body in (("stats", _stats), ("gaps", _gaps), ("ledger", _ledger)):
+        application.add_handler(CommandHandler(name, _staff_only(name, body)), group=GROUP)
