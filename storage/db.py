@@ -80,17 +80,27 @@ class Database:
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply Alembic migrations up to `revision` (default: the newest)."""
-        with self.engine.begin() as connection:
-            config = _alembic_config()
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+        self._migrate(command.upgrade, revision)
 
     def downgrade(self, revision: str) -> None:
         """Revert Alembic migrations down to `revision` ('base' for an empty database)."""
-        with self.engine.begin() as connection:
-            config = _alembic_config()
-            config.attributes["connection"] = connection
-            command.downgrade(config, revision)
+        self._migrate(command.downgrade, revision)
+
+    def _migrate(self, step: Any, revision: str) -> None:
+        with self.engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                # Batch mode rebuilds tables; SQLite only allows that with foreign keys off, and
+                # the pragma is ignored inside a transaction, so set it before Alembic begins one.
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            try:
+                config = _alembic_config()
+                config.attributes["connection"] = connection
+                step(config, revision)
+                connection.commit()
+            finally:
+                if sqlite:
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
 
     def current_revision(self) -> str | None:
         """Return the Alembic revision the database is at, or None when unversioned."""

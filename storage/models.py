@@ -15,7 +15,10 @@ __all__ = [
     "Decision",
     "Escalation",
     "EscalationEvent",
+    "EscalationMessage",
     "EscalationState",
+    "EscalationTurn",
+    "FaqDraft",
     "Feedback",
     "Villager",
 ]
@@ -66,6 +69,8 @@ class Villager(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime = Field(default_factory=utcnow)
     forgotten_at: datetime | None = None
+    phone: str | None = Field(default=None, max_length=32)  # only when the villager shared it
+    phone_consent_at: datetime | None = None
 
 
 class Consultation(SQLModel, table=True):
@@ -105,6 +110,12 @@ class Escalation(SQLModel, table=True):
     claimed_at: datetime | None = None
     first_response_at: datetime | None = None
     closed_at: datetime | None = None
+    # failover: 0 the village advisor, 1 the backup advisor, 2 the justice office
+    level: int = 0
+    assigned_at: datetime = Field(default_factory=utcnow)  # when the current assignee got it
+    reminded_at: datetime | None = None  # reminder of the current assignee already sent
+    notified_at: datetime | None = None  # card delivered to the current assignee (quiet hours)
+    needs_call: bool = False
 
 
 class EscalationEvent(SQLModel, table=True):
@@ -131,3 +142,43 @@ class Feedback(SQLModel, table=True):
     helpful: bool
     reason: str | None = Field(default=None, max_length=32)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class EscalationTurn(SQLModel, table=True):
+    """One message of the exchange between villager and advisor inside an escalation."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    escalation_id: int = Field(foreign_key="escalation.id", index=True)
+    author: str = Field(max_length=16)  # villager | advisor
+    actor: str = Field(default="", max_length=64)
+    text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    at: datetime = Field(default_factory=utcnow)
+
+
+class EscalationMessage(SQLModel, table=True):
+    """A message the bot sent to an advisor about an escalation (so a reply to it finds it)."""
+
+    __table_args__ = (UniqueConstraint("chat_id", "message_id", name="uq_escalation_message"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    escalation_id: int = Field(foreign_key="escalation.id", index=True)
+    chat_id: str = Field(max_length=64)
+    message_id: int
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class FaqDraft(SQLModel, table=True):
+    """A draft FAQ entry made from an advisor's answer; not live until staff approve it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    escalation_id: int | None = Field(default=None, foreign_key="escalation.id", index=True)
+    question: str = Field(sa_column=Column(Text, nullable=False))
+    answer: str = Field(sa_column=Column(Text, nullable=False))
+    topic_key: str | None = Field(default=None, max_length=48)
+    author: str = Field(default="", max_length=64)
+    state: str = Field(default="draft", max_length=16, index=True)  # draft | approved | rejected
+    reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    entry_id: str | None = Field(default=None, max_length=96)
+    created_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = None
+    decided_by: str | None = Field(default=None, max_length=64)

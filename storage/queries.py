@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from sqlalchemy import (
     ColumnElement,
     Executable,
@@ -504,50 +504,67 @@ def top_unmatched(
     below: float,
     limit: int = 10,
     similarity: float = 70.0,
-    fetch: int = 5000,
+    fetch: int = 1000,
 ) -> list[Gap]:
     """Group the questions the bot could not answer (score under `below`) by similarity.
 
-    Only the text and villager id columns of the newest `fetch` unmatched questions are read;
-    rapidfuzz's token-set ratio clusters them greedily, largest clusters first.
+    The database groups identical texts (COUNT per text); only the `fetch` most frequent
+    distinct texts are read and clustered greedily with rapidfuzz (ratio ≥ `similarity`), most
+    frequent first. The distinct villagers of the top clusters come from one more query over
+    (text, villager id) pairs of those texts only.
     """
     text = func.coalesce(func.nullif(C.normalized_text, ""), C.raw_text)
-    statement = (
-        select(text, C.villager_id)
+    inner = (
+        select(text.label("text"), C.villager_id.label("villager_id"))
         .where(
             _in_period(C.created_at, start, end),
             C.decision.in_(UNMATCHED_DECISIONS),
             or_(C.score.is_(None), C.score < below),
             func.length(C.raw_text) > 0,
         )
-        .order_by(C.created_at.desc())
+        .subquery()
+    )
+    statement = (
+        select(inner.c.text, func.count())
+        .group_by(inner.c.text)
+        .order_by(func.count().desc(), inner.c.text)
         .limit(fetch)
     )
-    clusters: list[tuple[str, list[str], set[int]]] = []
-    exact: dict[str, int] = {}
-    for value, villager_id in _run(session, statement).all():
-        value = str(value).strip()
-        index = exact.get(value)
-        if index is None:
-            index = next(
-                (
-                    i
-                    for i, (head, _, _) in enumerate(clusters)
-                    if fuzz.token_set_ratio(head, value) >= similarity
-                    or fuzz.partial_ratio(head, value) >= similarity + 10
-                ),
-                None,
-            )
-        if index is None:
-            clusters.append((value, [], set()))
-            index = len(clusters) - 1
-        exact[value] = index
-        clusters[index][1].append(value)
-        clusters[index][2].add(int(villager_id))
-    ranked = sorted(clusters, key=lambda c: (-len(c[1]), c[0]))[:limit]
+    heads: list[str] = []
+    members: list[list[tuple[str, int]]] = []
+    for value, count in _run(session, statement).all():
+        value = str(value)
+        found = (
+            process.extractOne(value, heads, scorer=fuzz.ratio, score_cutoff=similarity)
+            if heads
+            else None
+        )
+        if found is None:
+            heads.append(value)
+            members.append([(value, int(count))])
+        else:
+            members[found[2]].append((value, int(count)))
+    ranked = sorted(range(len(heads)), key=lambda i: (-sum(n for _, n in members[i]), heads[i]))[
+        :limit
+    ]
+    texts = {value: i for i in ranked for value, _ in members[i]}
+    who: dict[int, set[int]] = {i: set() for i in ranked}
+    if texts:
+        pairs = (
+            select(inner.c.text, inner.c.villager_id)
+            .where(inner.c.text.in_(list(texts)))
+            .distinct()
+        )
+        for value, villager_id in _run(session, pairs).all():
+            who[texts[str(value)]].add(int(villager_id))
     return [
-        Gap(head, len(items), len(who), tuple(dict.fromkeys(items))[:3])
-        for head, items, who in ranked
+        Gap(
+            heads[i],
+            sum(n for _, n in members[i]),
+            len(who[i]),
+            tuple(value for value, _ in members[i][:3]),
+        )
+        for i in ranked
     ]
 
 

@@ -46,3 +46,21 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
         assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert int(connection.execute(text("PRAGMA busy_timeout")).scalar() or 0) >= 1000
     db.dispose()
+
+
+def test_upgrading_keeps_the_rows_of_earlier_revisions(tmp_path: Path) -> None:
+    db = fresh_database(tmp_path)
+    db.downgrade("base")
+    db.upgrade("0001")
+    with db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO villager (channel, channel_user_id, label, role, subscribed, elder_mode,"
+                " active, created_at, last_seen_at) VALUES ('telegram', '1', 'x', 'villager', true,"
+                " false, true, '2026-01-01 00:00:00', '2026-01-01 00:00:00')"
+            )
+        )
+    db.upgrade()
+    with db.engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM villager")).scalar() == 1
+    db.dispose()
