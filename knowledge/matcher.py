@@ -56,7 +56,8 @@ EMBED_CHARS: Final = 128  # e5 sees the last 128 characters of a long story
 FEATURES: Final[tuple[str, ...]] = (
     "word", "char", "pinyin", "eword", "echar", "cover_q", "cover_p", "ratio", "partial",
     "qtype_match", "qtype_clash", "word_gap", "char_gap", "pinyin_gap", "eword_gap", "echar_gap",
-    "cover_gap", "ratio_gap", "log_len", "unknown_frac", "e5", "e5_gap", "e5c", "e5c_gap",
+    "cover_gap", "ratio_gap", "log_len", "unknown_frac", "unknown_n", "e5", "e5_gap", "e5c",
+    "e5c_gap",
 )  # fmt: skip
 _SEMANTIC_FEATURES: Final = frozenset({"e5", "e5_gap"})
 
@@ -466,7 +467,15 @@ class Matcher:
         q_idf = {w: idf(w) for w in q_words}
         q_mass = sum(q_idf.values()) or 1.0
         q_set = set(q_words)
-        unknown = sum(q_idf[w] for w in q_words if not self.word_index.known(w)) / q_mass
+        # Words the KB has never seen (hidden phrasings do not count as seen): novelty that
+        # tells a near-miss question (宅基地上种什么菜) from a paraphrase.
+        novel = [
+            w
+            for w in q_words
+            if w not in GENERIC_WORDS
+            and self.word_index.df(w) <= sum(w in self.ph_words[p] for p in masked)
+        ]
+        unknown = sum(q_idf[w] for w in novel) / q_mass
         n = len(cand)
         cols = {name: np.zeros(n, np.float32) for name in FEATURES}
         for j, ei in enumerate(cand):
@@ -505,6 +514,7 @@ class Matcher:
         cols["ratio_gap"] = _gap(cols["ratio"])
         cols["log_len"][:] = math.log1p(len(q.text))
         cols["unknown_frac"][:] = unknown
+        cols["unknown_n"][:] = len(novel)
         return np.stack([cols[name] for name in FEATURES], axis=1).astype(np.float32)
 
 

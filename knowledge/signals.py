@@ -57,6 +57,11 @@ class BM25Index:
         """Return True if the term occurs in some document."""
         return term in self._postings
 
+    def df(self, term: str) -> int:
+        """Number of documents holding the term."""
+        posting = self._postings.get(term)
+        return 0 if posting is None else len(posting[0])
+
     def scores(self, terms: Sequence[str]) -> FloatArray:
         """BM25 score of every document for the distinct query terms."""
         out = np.zeros(self.n_docs, dtype=np.float32)
