@@ -28,6 +28,10 @@ kb_app = typer.Typer(help="知识库 / Knowledge base.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(kb_app, name="kb")
+advisor_app = typer.Typer(
+    help="法律顾问 / Advisor side (for the console channel).", no_args_is_help=True
+)
+app.add_typer(advisor_app, name="advisor")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -189,7 +193,9 @@ def run(
 def bench_storage(
     config: ConfigOption = None,
     count: Annotated[int, typer.Option("--count", "-n", help="咨询条数 / consultations.")] = 1000,
-    database_url: Annotated[str | None, typer.Option("--database-url", help="数据库 / database URL.")] = None,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="数据库 / database URL.")
+    ] = None,
 ) -> None:
     """记录一条咨询的耗时 / Cost of logging one consultation (median, p99)."""
     from bot.benchmarks import storage_cost
@@ -210,8 +216,12 @@ def bench_pipeline(
     config: ConfigOption = None,
     updates: Annotated[int, typer.Option("--updates", "-n", help="更新条数 / updates.")] = 2000,
     users: Annotated[int, typer.Option("--users", help="村民人数 / villagers.")] = 200,
-    database_url: Annotated[str | None, typer.Option("--database-url", help="数据库 / database URL.")] = None,
-    semantic: Annotated[bool, typer.Option("--semantic/--no-semantic", help="语义匹配 / semantic signal.")] = True,
+    database_url: Annotated[
+        str | None, typer.Option("--database-url", help="数据库 / database URL.")
+    ] = None,
+    semantic: Annotated[
+        bool, typer.Option("--semantic/--no-semantic", help="语义匹配 / semantic signal.")
+    ] = True,
 ) -> None:
     """端到端吞吐 / Updates through the real Application and the Bot API emulator."""
     from bot.benchmarks import pipeline_throughput
@@ -226,6 +236,76 @@ def bench_pipeline(
         f"reply latency p50 {timing.p50_ms:.1f} ms, p99 {timing.p99_ms:.1f} ms"
     )
     db.dispose()
+
+
+def _advisor_sender(cfg: Config, escalation_id: int | None, as_user: str | None) -> object:
+    from bot.outcomes import Sender
+
+    if as_user:
+        return Sender(channel="telegram", user_id=as_user, chat_id=as_user)
+    from storage.db import Database
+
+    village_code = None
+    if escalation_id is not None:
+        from storage.escalations import get_escalation
+
+        db = Database(cfg.database.url)
+        with db.session() as session:
+            escalation = get_escalation(session=session, escalation_id=escalation_id)
+            village_code = escalation.village_code if escalation else None
+        db.dispose()
+    village = cfg.village(village_code)
+    user = (
+        str(village.advisor_id)
+        if village and village.advisor_id
+        else str(next(iter(cfg.justice_office.telegram_ids), ""))
+    )
+    return Sender(channel="telegram", user_id=user, chat_id=user)
+
+
+@advisor_app.command("reply")
+def advisor_reply(
+    escalation_id: Annotated[int, typer.Argument(help="咨询编号 / escalation id.")],
+    text: Annotated[str, typer.Argument(help="答复内容 / the answer.")],
+    config: ConfigOption = None,
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", help="顾问 id / advisor id (default: the village's advisor)."),
+    ] = None,
+) -> None:
+    """答复一条转办的咨询 / Answer an escalation as the village's advisor."""
+    from bot.runtime import build_service
+
+    cfg = get_config(config)
+    sender = _advisor_sender(cfg, escalation_id, as_user)
+    service = build_service(cfg, semantic=False)
+    try:
+        outcome = service.advisor_command(sender, "reply", f"{escalation_id} {text}")  # type: ignore[arg-type]
+        for reply in outcome.replies:
+            out.print(reply.text, markup=False)
+    finally:
+        service.db.dispose()
+
+
+@advisor_app.command("queue")
+def advisor_queue(
+    config: ConfigOption = None,
+    as_user: Annotated[str | None, typer.Option("--as", help="顾问 id / advisor id.")] = None,
+) -> None:
+    """待处理的咨询 / List open escalations."""
+    from bot.outcomes import Sender
+    from bot.runtime import build_service
+
+    cfg = get_config(config)
+    service = build_service(cfg, semantic=False)
+    try:
+        users = [as_user] if as_user else [str(i) for i in cfg.justice_office.telegram_ids]
+        for user in users:
+            outcome = service.advisor_command(Sender("telegram", user, user), "queue")
+            for reply in outcome.replies:
+                out.print(reply.text, markup=False)
+    finally:
+        service.db.dispose()
 
 
 @kb_app.command("check")

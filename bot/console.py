@@ -32,6 +32,7 @@ class ConsoleChat:
             "/unsubscribe": lambda _: service.set_subscription(self.sender, subscribed=False),
             "/mydata": lambda _: service.my_data(self.sender),
             "/forget": lambda _: service.forget_prompt(self.sender),
+            "/inbox": lambda _: service.inbox(self.sender),
         }
 
     def run(self, lines: Iterable[str], *, village: str | None = None) -> None:
@@ -43,6 +44,7 @@ class ConsoleChat:
             if text.strip() in ("/quit", "/exit", "/q"):
                 break
             self.show(self.handle(text))
+            self.show(self.service.inbox(self.sender))
         self._print(texts.CONSOLE_BYE)
 
     def handle(self, text: str) -> Outcome:

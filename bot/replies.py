@@ -40,6 +40,7 @@ class Reply:
 
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
+    request_contact: bool = False  # ask the messenger for the user's phone number (with consent)
 
     def flat_buttons(self) -> list[Button]:
         """Return the buttons in reading order (for numbered choices on the console)."""

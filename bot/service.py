@@ -24,6 +24,8 @@ from sqlmodel import Session
 
 from bot import replies, texts
 from bot.config import Config, Village
+from bot.escalations import EscalationService
+from bot.outcomes import Notice, Outcome, Sender
 from bot.privacy import mask_numbers
 from bot.replies import Button, Reply
 from knowledge.laws import LawLibrary
@@ -35,7 +37,14 @@ from storage.clock import utcnow
 from storage.db import Database
 from storage.models import Consultation, Decision, Villager
 
-__all__ = ["ConsultError", "ConsultationService", "Outcome", "Sender", "UnknownAction"]
+__all__ = [
+    "ConsultError",
+    "ConsultationService",
+    "Notice",
+    "Outcome",
+    "Sender",
+    "UnknownAction",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -52,34 +61,6 @@ class UnknownAction(ConsultError):
     """A button action that is malformed, expired, or belongs to someone else."""
 
 
-@dataclass(frozen=True, slots=True)
-class Sender:
-    """Who sent a message: channel, the user's id there, and the chat to answer in."""
-
-    channel: str
-    user_id: str
-    chat_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """A message for someone other than the sender (an advisor, the justice office)."""
-
-    user_id: str
-    reply: Reply
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What to send back: replies to the sender, notices to others, and the stored record."""
-
-    replies: tuple[Reply, ...] = ()
-    notices: tuple[Notice, ...] = ()
-    consultation_id: int | None = None
-    decision: str | None = None
-    duplicate: bool = False
-
-
 @dataclass
 class ConsultationService:
     """Use cases of the villager conversation."""
@@ -91,6 +72,12 @@ class ConsultationService:
     clock: Callable[[], datetime] = utcnow
     laws: LawLibrary | None = None
     _match_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    escalations: EscalationService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.escalations = EscalationService(
+            config=self.config, db=self.db, kb=self.kb, clock=lambda: self.clock()
+        )
 
     @classmethod
     def create(
@@ -164,6 +151,13 @@ class ConsultationService:
             category = detect_risk(text, self.kb.triage)
             if category is not None:
                 return self._urgent(session, villager, text, category.key, update_key)
+            if self.escalations.has_thread(session, villager):
+                consultation = self._store(
+                    session, villager, text, Decision.FOLLOW_UP, update_key=update_key
+                )
+                routed = self.escalations.follow_up(session, villager, consultation)
+                if routed is not None:
+                    return routed
             started = time.perf_counter()
             with self._match_lock:
                 result = self.matcher.match(text)
@@ -193,6 +187,8 @@ class ConsultationService:
     def act(self, sender: Sender, action: str) -> Outcome:
         """Carry out a button's action; a malformed or foreign action gets a polite refusal."""
         name, _, arg = action.partition(":")
+        if name == "ea":
+            return self.escalations.advisor_action(sender, arg)
         handler = self._actions().get(name)
         if handler is None:
             return Outcome((Reply(texts.CHOICE_EXPIRED),))
@@ -217,6 +213,7 @@ class ConsultationService:
             "faq": self._browse_pick,
             "elder": self._elder_action,
             "forget": self._forget_action,
+            "ev": self.escalations.villager_action,
         }
 
     def _choose_village(self, session: Session, villager: Villager, code: str) -> Outcome:
@@ -230,11 +227,14 @@ class ConsultationService:
         if pending is not None:
             pending.village_code = village.code
             session.add(pending)
-            self._open_escalation(session, pending, village, reason="unmatched", urgent=False)
+            notices = self._open_escalation(
+                session, pending, village, reason="unmatched", urgent=False
+            )
             out = [
                 Reply(texts.VILLAGE_SET.format(village=village.name).split("。")[0] + "。"),
                 replies.escalated_reply(village, hours=self.config.sla.remind_hours),
             ]
+            return Outcome(tuple(out), notices)
         return Outcome(tuple(out))
 
     def _feedback(self, session: Session, villager: Villager, arg: str) -> Outcome:
@@ -328,9 +328,13 @@ class ConsultationService:
                 (self._village_prompt(texts.ESCALATED_NO_VILLAGE),),
                 consultation_id=consultation.id,
             )
-        self._open_escalation(session, consultation, village, reason="user", urgent=False)
+        notices = self._open_escalation(
+            session, consultation, village, reason="user", urgent=False
+        )
         reply = replies.escalated_reply(village, hours=self.config.sla.remind_hours)
-        return Outcome((reply,), consultation_id=consultation.id, decision=Decision.ESCALATE)
+        return Outcome(
+            (reply,), notices, consultation_id=consultation.id, decision=Decision.ESCALATE
+        )
 
     def _more(self, session: Session, villager: Villager, cid: str) -> Outcome:
         consultation = self._own_consultation(session, villager, cid)
@@ -430,6 +434,53 @@ class ConsultationService:
             ),
         )
         return Outcome((Reply(texts.FORGET_CONFIRM, buttons),))
+
+    # --- advisors -----------------------------------------------------------------------------
+
+    def advisor_command(self, sender: Sender, command: str, arg: str = "") -> Outcome:
+        """Run an advisor command (/queue, /mine, /done, /stats_me, /reply); others are refused."""
+        if not self.escalations.is_advisor(sender.user_id):
+            logger.warning(
+                "user %s on %s tried advisor command /%s", sender.user_id, sender.channel, command
+            )
+            return Outcome((Reply(texts.ADVISOR_ONLY),))
+        esc = self.escalations
+        if command == "queue":
+            return esc.queue(sender)
+        if command == "mine":
+            return esc.queue(sender, mine=True)
+        if command == "stats_me":
+            return esc.stats_me(sender)
+        number, _, rest = arg.strip().partition(" ")
+        if command == "done":
+            return (
+                esc.done(sender, int(number))
+                if number.isdigit()
+                else Outcome((Reply(texts.DONE_USAGE),))
+            )
+        if command == "reply":
+            if not number.isdigit():
+                return Outcome((Reply(texts.REPLY_USAGE),))
+            return esc.reply(sender, int(number), rest)
+        return Outcome((Reply(texts.UNKNOWN_COMMAND),))
+
+    def advisor_reply_to_card(
+        self, sender: Sender, chat_id: str, message_id: int, text: str
+    ) -> Outcome | None:
+        """Answer an escalation by replying to its card; None when it is no card or no advisor."""
+        if not self.escalations.is_advisor(sender.user_id):
+            return None
+        return self.escalations.reply_to_card(sender, chat_id, message_id, text)
+
+    def share_phone(self, sender: Sender, phone: str) -> Outcome:
+        """Store a phone number the villager chose to share and pass it to the advisor."""
+        with self.db.session() as session:
+            villager = self._villager(session, sender)
+            return self.escalations.share_phone(session, villager, phone)
+
+    def inbox(self, sender: Sender) -> Outcome:
+        """Return advisor answers the villager has not seen yet (console channel)."""
+        return self.escalations.inbox(sender)
 
     # --- internals ----------------------------------------------------------------------------
 
@@ -571,7 +622,7 @@ class ConsultationService:
         )
         assert consultation.id is not None
         village = self.config.village(villager.village_code)
-        self._open_escalation(
+        notices = self._open_escalation(
             session, consultation, village, reason=f"triage:{category}"[:16], urgent=True
         )
         out = [replies.urgent_reply(risk, village)]
@@ -584,7 +635,9 @@ class ConsultationService:
                     laws_available=self.laws is not None,
                 )
             )
-        return Outcome(tuple(out), consultation_id=consultation.id, decision=Decision.URGENT)
+        return Outcome(
+            tuple(out), notices, consultation_id=consultation.id, decision=Decision.URGENT
+        )
 
     def _respond(
         self,
@@ -631,10 +684,13 @@ class ConsultationService:
             if village is None:
                 reply = self._village_prompt(texts.ESCALATED_NO_VILLAGE)
             else:
-                self._open_escalation(
+                notices = self._open_escalation(
                     session, consultation, village, reason="unmatched", urgent=False
                 )
                 reply = replies.escalated_reply(village, hours=self.config.sla.remind_hours)
+                return Outcome(
+                    (reply,), notices, consultation_id=consultation.id, decision=result.decision
+                )
         return Outcome((reply,), consultation_id=consultation.id, decision=result.decision)
 
     def _open_escalation(
@@ -645,14 +701,9 @@ class ConsultationService:
         *,
         reason: str,
         urgent: bool,
-    ) -> None:
-        advisor = str(village.advisor_id) if village and village.advisor_id else None
-        repo.open_escalation(
-            session=session,
-            consultation=consultation,
-            advisor_id=advisor,
-            reason=reason,
-            urgent=urgent,
+    ) -> tuple[Notice, ...]:
+        return tuple(
+            self.escalations.open(session, consultation, village, reason=reason, urgent=urgent)
         )
 
     def _pending_escalation(self, session: Session, villager: Villager) -> Consultation | None:

@@ -139,3 +139,72 @@ CONSOLE_BANNER = (
     "乡村法律咨询（终端版）。直接输入问题，输入数字选择选项，输入 /help 查看命令，/quit 退出。"
 )
 CONSOLE_BYE = "再见！有问题随时来问。"
+
+# --- advisors -----------------------------------------------------------------------------------
+CARD_HEAD = "📋 咨询 #{id}｜{village}{urgent}"
+CARD_URGENT = "｜⚠️紧急"
+CARD_VILLAGER = "村民：{label}{phone}"
+CARD_QUESTION = "问题：{question}"
+CARD_GUESSES = "机器人猜测："
+CARD_NO_GUESS = "机器人猜测：无"
+CARD_HISTORY = "最近咨询："
+CARD_HOWTO = "直接回复这条消息即可答复村民，或发送 /reply {id} 回复内容。"
+CARD_REASSIGNED = "（超时未处理，已从{source}转来）"
+BUTTON_CLAIM = "认领"
+BUTTON_REPLY = "回复"
+BUTTON_CALL = "需电话联系"
+BUTTON_OFFICE = "转给镇司法所"
+BUTTON_DRAFT = "作为新问答草稿"
+REPLY_PROMPT = "请直接回复咨询 #{id} 的卡片消息，或发送：/reply {id} 您的答复"
+CLAIMED = "已认领咨询 #{id}，请尽快答复。"
+CLAIMED_BY_OTHER = "咨询 #{id} 已被{who}认领。"
+ALREADY_DONE = "咨询 #{id} 已经处理完了。"
+REPLY_SENT = "已把答复发给村民（咨询 #{id}）。"
+REPLY_EMPTY = "答复内容不能为空：/reply {id} 您的答复"
+REPLY_USAGE = "用法：/reply 咨询编号 答复内容，例如 /reply 12 请带上欠条来村委会找我。"
+NOT_YOURS = "这条咨询不归您处理。"
+NO_SUCH_ESCALATION = "没有找到咨询 #{id}。"
+ADVISOR_ONLY = "这个命令只有法律顾问能用。有法律问题请直接打字问我。"
+STAFF_ONLY = "这个命令只有司法所工作人员能用。"
+REMINDER = "⏰ 提醒：咨询 #{id}（{village}）已等了 {hours} 小时，请尽快答复。"
+REASSIGNED_AWAY = "咨询 #{id} 超时未答复，已转给{target}。"
+TRANSFERRED = "咨询 #{id} 已转给{office}。"
+CALL_REQUESTED = "已请村民同意提供电话号码，同意后会发给您。"
+CALL_CONSENT = "{advisor}想打电话和您详细了解情况。您愿意把电话号码告诉顾问吗？（只给这位顾问看）"
+BUTTON_PHONE_YES = "同意，发送我的电话"
+BUTTON_PHONE_NO = "不用了"
+SEND_CONTACT = "请点下面的“📞 发送我的电话”按钮。"
+BUTTON_SEND_CONTACT = "📞 发送我的电话"
+PHONE_THANKS = "谢谢，已把电话转给法律顾问，请留意来电。"
+PHONE_DECLINED = "好的，不提供电话。顾问会在这里文字答复您。"
+PHONE_FOR_ADVISOR = "咨询 #{id}：村民同意提供电话：{phone}"
+DRAFT_SAVED = "已保存为问答草稿 #{draft}，等司法所审核后上线。"
+DRAFT_NEEDS_ANSWER = "请先答复村民，再把这条咨询存为问答草稿。"
+DONE = "咨询 #{id} 已办结。"
+DONE_USAGE = "用法：/done 咨询编号"
+QUEUE_EMPTY = "目前没有待处理的咨询。"
+QUEUE_HEAD = "待处理咨询（最早的在前）："
+QUEUE_LINE = "#{id} {village} {age} {state}{urgent}：{question}"
+MINE_HEAD = "我认领和负责的咨询："
+STATS_ME = (
+    "我的统计：共 {total} 条，已答复 {answered} 条，办结 {closed} 条；首次答复中位时长 {median}。"
+)
+STATE_NAMES = {
+    "open": "待认领",
+    "claimed": "已认领",
+    "answered": "已答复",
+    "closed": "已办结",
+    "reassigned": "已转办",
+}
+
+# --- villager side of an escalation -------------------------------------------------------------
+ADVISOR_ANSWER = "【{title}答复】\n{text}"
+BUTTON_ADVISOR_GOOD = "👍满意"
+BUTTON_ADVISOR_BAD = "👎不满意"
+BUTTON_NEW_QUESTION = "问新问题"
+FOLLOW_UP_SENT = (
+    "已把您的话转给法律顾问，有答复会在这里告诉您。如果是另一个新问题，请点“问新问题”。"
+)
+NEW_QUESTION = "好的，请直接打字说您的新问题。"
+ADVISOR_FEEDBACK_THANKS = "谢谢您的评价！"
+FOLLOW_UP_FOR_ADVISOR = "💬 咨询 #{id} 村民追问：{text}"

@@ -38,6 +38,7 @@ class Fault:
     times: int = 1
     probability: float = 1.0
     delay: float = 0.0  # seconds to hold the response (timeouts)
+    chat_id: str | None = None  # only calls to this chat (None: any)
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Call:
     params: dict[str, Any]
     at: float
     ok: bool
+    result: Any = None
 
 
 @dataclass
@@ -109,10 +111,12 @@ class Emulator:
         with self._lock:
             self.faults.setdefault(method, []).append(fault)
 
-    def _fault_for(self, method: str) -> Fault | None:
+    def _fault_for(self, method: str, params: dict[str, Any]) -> Fault | None:
         with self._lock:
             for key in (method, "*"):
                 for fault in self.faults.get(key, []):
+                    if fault.chat_id is not None and str(params.get("chat_id")) != fault.chat_id:
+                        continue
                     if fault.times > 0 and self._random.random() < fault.probability:
                         fault.times -= 1
                         return fault
@@ -222,6 +226,21 @@ class Emulator:
                 and (chat_id is None or str(c.params.get("chat_id")) == str(chat_id))
             ]
 
+    def messages_to(self, chat_id: int) -> list[dict[str, Any]]:
+        """Return the Message objects the bot sent to a chat, in order."""
+        with self._lock:
+            return [
+                c.result
+                for c in self.calls
+                if c.method == "sendMessage"
+                and c.ok
+                and str(c.params.get("chat_id")) == str(chat_id)
+            ]
+
+    def reply_to(self, user_id: int, message: dict[str, Any], text: str) -> int:
+        """A user answers a bot message with Telegram's reply."""
+        return self.push("message", self.message(user_id, text, reply_to_message=message))
+
     def texts_to(self, chat_id: int) -> list[str]:
         """Return the texts sent to a chat, in order."""
         return [str(p.get("text", "")) for p in self.sent("sendMessage", chat_id)]
@@ -244,7 +263,7 @@ class Emulator:
         path = handler.path.split("?", 1)[0]
         method = path.rsplit("/", 1)[-1]
         params = self._params(handler)
-        fault = self._fault_for(method)
+        fault = self._fault_for(method, params)
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
@@ -269,12 +288,14 @@ class Emulator:
                     "description": f"Bad Request: unknown method {method}",
                 },
             )
-        self._record(method, params, ok=True)
+        self._record(method, params, ok=True, result=result)
         self._reply(handler, 200, {"ok": True, "result": result})
 
-    def _record(self, method: str, params: dict[str, Any], *, ok: bool) -> None:
+    def _record(
+        self, method: str, params: dict[str, Any], *, ok: bool, result: Any = None
+    ) -> None:
         with self._lock:
-            self.calls.append(Call(method, params, time.monotonic(), ok))
+            self.calls.append(Call(method, params, time.monotonic(), ok, result))
 
     @staticmethod
     def _reply(handler: BaseHTTPRequestHandler, status: int, body: dict[str, Any]) -> None:
@@ -303,7 +324,8 @@ class Emulator:
             for part in message.iter_parts():
                 name = part.get_param("name", header="content-disposition")
                 filename = part.get_filename()
-                payload = part.get_payload(decode=True) or b""
+                raw_payload = part.get_payload(decode=True)
+                payload = raw_payload if isinstance(raw_payload, bytes) else b""
                 fields[str(name)] = (
                     {"filename": filename, "size": len(payload), "content": payload}
                     if filename

@@ -16,10 +16,12 @@ from telegram.ext import (
 
 from bot.config import Config
 from bot.service import ConsultationService
-from bot.telegram import handlers
+from bot.telegram import handlers, jobs
 from bot.telegram.errors import error_handler
 
-__all__ = ["VILLAGER_COMMANDS", "build_application"]
+__all__ = ["SLA_SWEEP_SECONDS", "VILLAGER_COMMANDS", "build_application"]
+
+SLA_SWEEP_SECONDS = 60
 
 VILLAGER_COMMANDS = {
     "start": "开始 / 选择村",
@@ -57,7 +59,12 @@ def build_application(
     application.bot_data[handlers.SERVICE_KEY] = service
     for name in VILLAGER_COMMANDS:
         application.add_handler(CommandHandler(name, handlers.command(name)))  # type: ignore[arg-type]
+    for name in handlers.ADVISOR_COMMANDS:
+        application.add_handler(CommandHandler(name, handlers.advisor_command(name)))  # type: ignore[arg-type]
     application.add_handler(CallbackQueryHandler(handlers.answer_button))
+    application.add_handler(
+        MessageHandler(filters.CONTACT & filters.ChatType.PRIVATE, handlers.shared_contact)
+    )
     text = filters.TEXT & ~filters.COMMAND
     application.add_handler(MessageHandler(text & filters.UpdateType.MESSAGES, handlers.ask))
     application.add_handler(
@@ -67,4 +74,8 @@ def build_application(
         MessageHandler(~filters.TEXT & filters.UpdateType.MESSAGE, handlers.other_input)
     )
     application.add_error_handler(error_handler)
+    if application.job_queue is not None:
+        application.job_queue.run_repeating(
+            jobs.sla_sweep, interval=SLA_SWEEP_SECONDS, first=1, name="sla-sweep"
+        )
     return application

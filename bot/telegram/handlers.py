@@ -14,17 +14,21 @@ from bot.service import ConsultationService, Outcome, Sender
 from bot.telegram.send import deliver
 
 __all__ = [
+    "ADVISOR_COMMANDS",
+    "advisor_command",
     "answer_button",
     "ask",
     "command",
     "get_service",
     "other_input",
+    "shared_contact",
     "unknown_command",
 ]
 
 logger = logging.getLogger(__name__)
 CHANNEL = "telegram"
 SERVICE_KEY = "service"
+ADVISOR_COMMANDS = ("queue", "mine", "done", "stats_me", "reply")
 
 
 def get_service(context: ContextTypes.DEFAULT_TYPE) -> ConsultationService:
@@ -53,7 +57,7 @@ async def _run(
         return
     outcome = await asyncio.to_thread(call, sender)
     if not outcome.duplicate:
-        await deliver(context.bot, chat.id, outcome)
+        await deliver(context.bot, chat.id, outcome, get_service(context))
 
 
 def command(name: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], object]:
@@ -102,7 +106,45 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     service = get_service(context)
     key = _update_key(update)
+    original = message.reply_to_message
+    if original is not None and message.chat.type == ChatType.PRIVATE:
+        chat_id, card_id = str(message.chat.id), original.message_id
+
+        def answer_or_ask(s: Sender) -> Outcome:
+            answered = service.advisor_reply_to_card(s, chat_id, card_id, text)
+            return answered if answered is not None else service.ask(s, text, update_key=key)
+
+        await _run(update, context, answer_or_ask)
+        return
     await _run(update, context, lambda s: service.ask(s, text, update_key=key))
+
+
+def advisor_command(name: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], object]:
+    """Build the handler of an advisor command (/queue, /mine, /done, /stats_me, /reply)."""
+
+    async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        service = get_service(context)
+        message = update.effective_message
+        text = message.text if message and message.text else ""
+        arg = text.split(maxsplit=1)[1] if len(text.split(maxsplit=1)) > 1 else ""
+        await _run(update, context, lambda s: service.advisor_command(s, name, arg))
+
+    handle.__name__ = f"{name}_command"
+    handle.__doc__ = f"Handle the advisor command /{name}."
+    return handle
+
+
+async def shared_contact(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Pass a phone number the villager shared (their own contact only) to the advisor."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or message.contact is None or user is None:
+        return
+    if message.contact.user_id != user.id:
+        return  # someone else's card: not consent from that person
+    service = get_service(context)
+    phone = message.contact.phone_number
+    await _run(update, context, lambda s: service.share_phone(s, phone))
 
 
 async def other_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

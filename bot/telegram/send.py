@@ -2,34 +2,89 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
-from telegram import Bot
+from telegram import Bot, KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove
 from telegram.error import Forbidden, TelegramError
 
-from bot.service import Outcome
+from bot import texts
+from bot.outcomes import Notice, Outcome
+from bot.replies import Reply
+from bot.service import ConsultationService
 from bot.telegram.keyboards import markup
 
-__all__ = ["deliver"]
+__all__ = ["deliver", "deliver_notices"]
 
 logger = logging.getLogger(__name__)
 TELEGRAM_LIMIT = 4096
+CHANNEL = "telegram"
+MAX_FAILOVER_ROUNDS = 3
 
 
-async def deliver(bot: Bot, chat_id: int | str, outcome: Outcome) -> None:
+def _keyboard(reply: Reply) -> object:
+    if reply.request_contact:
+        return ReplyKeyboardMarkup(
+            [[KeyboardButton(texts.BUTTON_SEND_CONTACT, request_contact=True)]],
+            one_time_keyboard=True,
+            resize_keyboard=True,
+        )
+    return markup(reply)
+
+
+async def deliver(
+    bot: Bot, chat_id: int | str, outcome: Outcome, service: ConsultationService
+) -> None:
     """Send the replies in order, then the notices; a notice that fails is logged, not raised."""
     for reply in outcome.replies:
         await bot.send_message(
-            chat_id=chat_id, text=reply.text[:TELEGRAM_LIMIT], reply_markup=markup(reply)
+            chat_id=chat_id,
+            text=reply.text[:TELEGRAM_LIMIT],
+            reply_markup=_keyboard(reply),  # type: ignore[arg-type]
         )
-    for notice in outcome.notices:
-        try:
-            await bot.send_message(
-                chat_id=notice.user_id,
-                text=notice.reply.text[:TELEGRAM_LIMIT],
-                reply_markup=markup(notice.reply),
-            )
-        except Forbidden:
-            logger.warning("notice to %s refused: the user blocked the bot", notice.user_id)
-        except TelegramError as exc:
-            logger.warning("notice to %s failed: %s", notice.user_id, exc)
+    await deliver_notices(bot, outcome.notices, service)
+
+
+async def deliver_notices(
+    bot: Bot, notices: tuple[Notice, ...] | list[Notice], service: ConsultationService
+) -> None:
+    """Send notices to advisors, the office and villagers; a blocked advisor triggers failover."""
+    pending = list(notices)
+    for _ in range(MAX_FAILOVER_ROUNDS):
+        failover: list[Notice] = []
+        for notice in pending:
+            if notice.channel != CHANNEL:
+                continue  # console villagers read their answers from the inbox
+            try:
+                sent = await bot.send_message(
+                    chat_id=notice.user_id,
+                    text=notice.reply.text[:TELEGRAM_LIMIT],
+                    reply_markup=_keyboard(notice.reply),  # type: ignore[arg-type]
+                )
+            except Forbidden:
+                logger.warning("notice to %s refused: the user blocked the bot", notice.user_id)
+                if notice.escalation_id is not None:
+                    failover += await asyncio.to_thread(
+                        service.escalations.unreachable, notice.escalation_id, notice.user_id
+                    )
+                continue
+            except TelegramError as exc:
+                logger.warning("notice to %s failed: %s", notice.user_id, exc)
+                continue
+            if notice.escalation_id is not None:
+                await asyncio.to_thread(
+                    service.escalations.record_card,
+                    notice.escalation_id,
+                    str(notice.user_id),
+                    sent.message_id,
+                )
+            if notice.turn_id is not None:
+                await asyncio.to_thread(service.escalations.mark_delivered, notice.turn_id)
+        if not failover:
+            return
+        pending = failover
+
+
+def remove_keyboard() -> ReplyKeyboardRemove:
+    """Hide a contact-request keyboard after use."""
+    return ReplyKeyboardRemove()
