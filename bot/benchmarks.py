@@ -69,16 +69,22 @@ def storage_cost(db: Database, *, count: int = 1000, villagers: int = 100) -> Ti
     return Timing(count, elapsed, statistics.median(samples), _percentile(samples, 0.99))
 
 
-def pipeline_throughput(config: Config, service: ConsultationService, *, updates: int = 2000, users: int = 200) -> Timing:
+def pipeline_throughput(
+    config: Config, service: ConsultationService, *, updates: int = 2000, users: int = 200
+) -> Timing:
     """Push `updates` questions from `users` villagers through the Application; time the replies."""
     return asyncio.run(_pipeline(config, service, updates=updates, users=users))
 
 
-async def _pipeline(config: Config, service: ConsultationService, *, updates: int, users: int) -> Timing:
+async def _pipeline(
+    config: Config, service: ConsultationService, *, updates: int, users: int
+) -> Timing:
     try:
         from tests.emulator import Emulator
     except ImportError as exc:  # pragma: no cover - only outside a source checkout
-        raise RuntimeError("the pipeline benchmark needs tests/emulator.py (run it from a source checkout)") from exc
+        raise RuntimeError(
+            "the pipeline benchmark needs tests/emulator.py (run it from a source checkout)"
+        ) from exc
     from bot.telegram import build_application
 
     emulator = Emulator(seed=1)
@@ -87,7 +93,9 @@ async def _pipeline(config: Config, service: ConsultationService, *, updates: in
     cfg = config.model_copy(
         update={
             "telegram": telegram,
-            "conversation": config.conversation.model_copy(update={"max_messages_per_minute": 600}),
+            "conversation": config.conversation.model_copy(
+                update={"max_messages_per_minute": 600}
+            ),
         }
     )
     service.config = cfg
@@ -105,7 +113,9 @@ async def _pipeline(config: Config, service: ConsultationService, *, updates: in
                 emulator.send_text(user, questions[i % len(questions)])
                 if i % 50 == 49:
                     await asyncio.sleep(0)
-            await emulator.wait_for(lambda: len(emulator.sent("sendMessage")) >= updates, within=600)
+            await emulator.wait_for(
+                lambda: len(emulator.sent("sendMessage")) >= updates, within=600
+            )
             elapsed = time.perf_counter() - started
             await application.updater.stop()
             await application.stop()

@@ -116,6 +116,7 @@ class Escalation(SQLModel, table=True):
     reminded_at: datetime | None = None  # reminder of the current assignee already sent
     notified_at: datetime | None = None  # card delivered to the current assignee (quiet hours)
     needs_call: bool = False
+    thread_open: bool = True  # the villager's next messages go to the advisor
 
 
 class EscalationEvent(SQLModel, table=True):
@@ -153,6 +154,7 @@ class EscalationTurn(SQLModel, table=True):
     actor: str = Field(default="", max_length=64)
     text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None  # when the other side received it
 
 
 class EscalationMessage(SQLModel, table=True):
@@ -174,6 +176,12 @@ class FaqDraft(SQLModel, table=True):
     escalation_id: int | None = Field(default=None, foreign_key="escalation.id", index=True)
     question: str = Field(sa_column=Column(Text, nullable=False))
     answer: str = Field(sa_column=Column(Text, nullable=False))
+    short: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
+    variants: str = Field(
+        default="[]", sa_column=Column(Text, nullable=False, default="[]")
+    )  # JSON
+    basis: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))  # JSON
+    next_steps: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     topic_key: str | None = Field(default=None, max_length=48)
     author: str = Field(default="", max_length=64)
     state: str = Field(default="draft", max_length=16, index=True)  # draft | approved | rejected

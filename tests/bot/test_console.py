@@ -111,7 +111,12 @@ def test_run_without_a_token_is_one_clear_error(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "LAWBOT_TOKEN"}
     run = subprocess.run(
         [sys.executable, "-m", "bot.cli", "run", "--config", str(ROOT / "config.example.toml")],
-        capture_output=True, text=True, timeout=60, check=False, env=env, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+        cwd=tmp_path,
     )
     assert run.returncode == 2
     lines = [x for x in run.stderr.splitlines() if x.strip()]

@@ -27,7 +27,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(name="webhook_bot")
-async def webhook_bot_fixture(emulator: Emulator, config: Config, service: ConsultationService) -> AsyncIterator[Harness]:
+async def webhook_bot_fixture(
+    emulator: Emulator, config: Config, service: ConsultationService
+) -> AsyncIterator[Harness]:
     cfg = configured(config, emulator.base_url)
     service.config = cfg
     application = build_application(cfg, service, TOKEN)
@@ -36,14 +38,19 @@ async def webhook_bot_fixture(emulator: Emulator, config: Config, service: Consu
         await application.start()
         assert application.updater is not None
         await application.updater.start_webhook(
-            listen="127.0.0.1", port=port, url_path="hook", webhook_url=f"http://127.0.0.1:{port}/hook"
+            listen="127.0.0.1",
+            port=port,
+            url_path="hook",
+            webhook_url=f"http://127.0.0.1:{port}/hook",
         )
         yield Harness(emulator, service, application)
         await application.updater.stop()
         await application.stop()
 
 
-async def test_a_question_posted_to_the_webhook_is_answered_and_logged(webhook_bot: Harness, kb: KnowledgeBase) -> None:
+async def test_a_question_posted_to_the_webhook_is_answered_and_logged(
+    webhook_bot: Harness, kb: KnowledgeBase
+) -> None:
     emulator = webhook_bot.emulator
     assert emulator.webhook_url is not None
     assert emulator.sent("setWebhook")
@@ -52,7 +59,9 @@ async def test_a_question_posted_to_the_webhook_is_answered_and_logged(webhook_b
     await emulator.wait_for(lambda: len(emulator.texts_to(USER)) >= 2)
     emulator.send_text(USER, entry.question)
     await emulator.wait_for(lambda: len(emulator.texts_to(USER)) >= 3)
-    assert entry.answer in emulator.texts_to(USER)[-1] or entry.short in emulator.texts_to(USER)[-1]
+    assert (
+        entry.answer in emulator.texts_to(USER)[-1] or entry.short in emulator.texts_to(USER)[-1]
+    )
     with webhook_bot.service.db.session() as session:
         row = session.exec(select(Consultation)).one()
     assert (row.channel, row.village_code) == ("telegram", "liujia")

@@ -45,6 +45,7 @@ def upgrade() -> None:
         sa.Column("actor", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("delivered_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True),
         sa.ForeignKeyConstraint(
             ["escalation_id"],
             ["escalation.id"],
@@ -62,6 +63,10 @@ def upgrade() -> None:
         sa.Column("escalation_id", sa.Integer(), nullable=True),
         sa.Column("question", sa.Text(), nullable=False),
         sa.Column("answer", sa.Text(), nullable=False),
+        sa.Column("short", sa.Text(), nullable=False),
+        sa.Column("variants", sa.Text(), nullable=False),
+        sa.Column("basis", sa.Text(), nullable=False),
+        sa.Column("next_steps", sa.Text(), nullable=False),
         sa.Column("topic_key", sqlmodel.sql.sqltypes.AutoString(length=48), nullable=True),
         sa.Column("author", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
         sa.Column("state", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
@@ -101,6 +106,9 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("needs_call", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+        batch_op.add_column(
+            sa.Column("thread_open", sa.Boolean(), nullable=False, server_default=sa.true())
+        )
 
     with op.batch_alter_table("villager", schema=None) as batch_op:
         batch_op.add_column(
@@ -117,6 +125,7 @@ def downgrade() -> None:
         batch_op.drop_column("phone")
 
     with op.batch_alter_table("escalation", schema=None) as batch_op:
+        batch_op.drop_column("thread_open")
         batch_op.drop_column("needs_call")
         batch_op.drop_column("notified_at")
         batch_op.drop_column("reminded_at")
