@@ -32,6 +32,8 @@ advisor_app = typer.Typer(
     help="法律顾问 / Advisor side (for the console channel).", no_args_is_help=True
 )
 app.add_typer(advisor_app, name="advisor")
+drafts_app = typer.Typer(help="问答草稿 / Draft FAQ entries from advisors' answers.")
+kb_app.add_typer(drafts_app, name="drafts")
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -306,6 +308,122 @@ def advisor_queue(
                 out.print(reply.text, markup=False)
     finally:
         service.db.dispose()
+
+
+def _draft_service(cfg: Config) -> object:
+    from bot.drafts import DraftService
+    from bot.runtime import open_database
+    from storage.clock import utcnow
+
+    return DraftService(config=cfg, db=open_database(cfg), clock=utcnow)
+
+
+@drafts_app.callback(invoke_without_command=True)
+def drafts_list(
+    ctx: typer.Context,
+    config: ConfigOption = None,
+    all_states: Annotated[
+        bool, typer.Option("--all", help="包括已处理的 / include decided drafts.")
+    ] = False,
+) -> None:
+    """列出问答草稿 / List draft FAQ entries."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from bot.drafts import DraftService
+
+    cfg = get_config(config)
+    service = _draft_service(cfg)
+    assert isinstance(service, DraftService)
+    for draft in service.waiting(state=None if all_states else "draft"):
+        out.print(
+            f"#{draft.id} [{draft.state}] [{draft.topic_key or '?'}] {draft.question[:60]}",
+            markup=False,
+        )
+        out.print(f"    答复：{draft.answer[:80]}", markup=False)
+        if draft.reason:
+            out.print(f"    理由：{draft.reason}", markup=False)
+
+
+@drafts_app.command("edit")
+def drafts_edit(
+    draft_id: Annotated[int, typer.Argument(help="草稿编号 / draft id.")],
+    config: ConfigOption = None,
+    question: Annotated[str | None, typer.Option("--question")] = None,
+    answer: Annotated[str | None, typer.Option("--answer")] = None,
+    short: Annotated[str | None, typer.Option("--short")] = None,
+    variant: Annotated[
+        list[str] | None, typer.Option("--variant", help="问法（可多次）/ repeatable.")
+    ] = None,
+    basis: Annotated[
+        list[str] | None,
+        typer.Option("--basis", help="法律名:条号（可多次）/ LAW:ARTICLE, repeatable."),
+    ] = None,
+    next_steps: Annotated[str | None, typer.Option("--next-steps")] = None,
+    topic: Annotated[str | None, typer.Option("--topic", help="主题 key / topic key.")] = None,
+) -> None:
+    """修改草稿 / Edit a draft before approval."""
+    from bot.drafts import DraftError, DraftService, parse_basis
+
+    cfg = get_config(config)
+    service = _draft_service(cfg)
+    assert isinstance(service, DraftService)
+    try:
+        service.edit(
+            draft_id,
+            question=question,
+            answer=answer,
+            short=short,
+            variants=variant,
+            basis=parse_basis(basis) if basis else None,
+            next_steps=next_steps,
+            topic_key=topic,
+        )
+    except DraftError as exc:
+        err.print(f"[red]错误 error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    out.print(f"草稿 #{draft_id} 已修改 updated")
+
+
+@drafts_app.command("approve")
+def drafts_approve(
+    draft_id: Annotated[int, typer.Argument(help="草稿编号 / draft id.")],
+    config: ConfigOption = None,
+    actor: Annotated[str, typer.Option("--by", help="审核人 / reviewer.")] = "cli",
+) -> None:
+    """审核通过并写入知识库 / Approve: write the entry into the drafts KB directory."""
+    from bot.drafts import DraftError, DraftService
+    from bot.runtime import load_knowledge
+
+    cfg = get_config(config)
+    service = _draft_service(cfg)
+    assert isinstance(service, DraftService)
+    try:
+        entry_id = service.approve(draft_id, actor=actor, kb=load_knowledge(cfg))
+    except DraftError as exc:
+        err.print(f"[red]错误 error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    out.print(f"草稿 #{draft_id} 已上线为 {entry_id}（运行中的机器人一分钟内自动加载）")
+
+
+@drafts_app.command("reject")
+def drafts_reject(
+    draft_id: Annotated[int, typer.Argument(help="草稿编号 / draft id.")],
+    reason: Annotated[str, typer.Option("--reason", help="理由 / reason.")],
+    config: ConfigOption = None,
+    actor: Annotated[str, typer.Option("--by", help="审核人 / reviewer.")] = "cli",
+) -> None:
+    """不采用草稿 / Reject a draft, keeping the reason."""
+    from bot.drafts import DraftError, DraftService
+
+    cfg = get_config(config)
+    service = _draft_service(cfg)
+    assert isinstance(service, DraftService)
+    try:
+        service.reject(draft_id, reason=reason, actor=actor)
+    except DraftError as exc:
+        err.print(f"[red]错误 error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    out.print(f"草稿 #{draft_id} 已标记不采用 rejected")
 
 
 @kb_app.command("check")

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from bot.config import Config
 from bot.service import ConsultationService
-from knowledge.loader import load_kb
+from knowledge.loader import load_kb, read_kb
 from knowledge.matcher import Matcher, MatchSettings
+from knowledge.merge import merge_kbs
 from knowledge.models import KnowledgeBase
 from storage.db import Database
 
@@ -31,8 +32,16 @@ def match_settings(config: Config, *, semantic: bool | None = None) -> MatchSett
 
 
 def load_knowledge(config: Config, kb_dir: Path | None = None) -> KnowledgeBase:
-    """Load the configured knowledge base (or `kb_dir`, or the shipped one)."""
-    return load_kb(kb_dir or config.resolve(config.knowledge.kb_dir))
+    """Load the configured knowledge base (or `kb_dir`, or the shipped one) plus approved drafts."""
+    kb = load_kb(kb_dir or config.resolve(config.knowledge.kb_dir))
+    drafts = config.resolve(config.knowledge.drafts_dir)
+    if drafts is None or not (drafts / "faq").is_dir():
+        return kb
+    extra, problems = read_kb(drafts)
+    errors = [p for p in problems if p.error]
+    for problem in errors:
+        logger.error("approved drafts: %s", problem)
+    return kb if errors else merge_kbs(kb, extra)
 
 
 def open_database(config: Config, url: str | None = None, *, migrate: bool = True) -> Database:

@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 from bot import replies, texts
 from bot.config import Config, Village
+from bot.drafts import DraftError, DraftService
 from bot.escalations import EscalationService
 from bot.outcomes import Notice, Outcome, Sender
 from bot.privacy import mask_numbers
@@ -74,10 +75,20 @@ class ConsultationService:
     _match_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     escalations: EscalationService = field(init=False)
 
+    drafts: DraftService = field(init=False)
+
     def __post_init__(self) -> None:
         self.escalations = EscalationService(
             config=self.config, db=self.db, kb=self.kb, clock=lambda: self.clock()
         )
+        self.drafts = DraftService(config=self.config, db=self.db, clock=lambda: self.clock())
+
+    def reload_knowledge(self, kb: KnowledgeBase) -> None:
+        """Swap in a reloaded KB (approved drafts) and a matcher rebuilt for it, without a restart."""
+        matcher = self.matcher.with_kb(kb)
+        with self._match_lock:
+            self.kb, self.matcher = kb, matcher
+            self.escalations.kb = kb
 
     @classmethod
     def create(
@@ -471,6 +482,44 @@ class ConsultationService:
         if not self.escalations.is_advisor(sender.user_id):
             return None
         return self.escalations.reply_to_card(sender, chat_id, message_id, text)
+
+    def staff_drafts(self, sender: Sender, command: str, arg: str = "") -> Outcome:
+        """Staff review of drafts in the bot: /drafts, /approve ID, /reject ID reason."""
+        if not self._is_staff(sender):
+            logger.warning(
+                "user %s on %s tried staff command /%s", sender.user_id, sender.channel, command
+            )
+            return Outcome((Reply(texts.STAFF_ONLY),))
+        number, _, rest = arg.strip().partition(" ")
+        try:
+            if command == "drafts":
+                drafts = self.drafts.waiting()
+                if not drafts:
+                    return Outcome((Reply(texts.DRAFTS_EMPTY),))
+                lines = [texts.DRAFTS_HEAD] + [
+                    texts.DRAFT_LINE.format(
+                        id=d.id, topic=d.topic_key or "?", question=d.question[:40]
+                    )
+                    for d in drafts[:20]
+                ]
+                return Outcome((Reply("\n".join(lines)),))
+            if not number.isdigit():
+                return Outcome((Reply(texts.DRAFT_USAGE),))
+            if command == "approve":
+                entry_id = self.drafts.approve(int(number), actor=sender.user_id, kb=self.kb)
+                from bot.runtime import load_knowledge
+
+                self.reload_knowledge(load_knowledge(self.config))
+                return Outcome((Reply(texts.DRAFT_APPROVED.format(id=number, entry=entry_id)),))
+            if command == "reject":
+                self.drafts.reject(int(number), reason=rest, actor=sender.user_id)
+                return Outcome((Reply(texts.DRAFT_REJECTED.format(id=number)),))
+        except DraftError as exc:
+            return Outcome((Reply(str(exc)),))
+        return Outcome((Reply(texts.UNKNOWN_COMMAND),))
+
+    def _is_staff(self, sender: Sender) -> bool:
+        return sender.user_id.isdigit() and self.config.is_staff(int(sender.user_id))
 
     def share_phone(self, sender: Sender, phone: str) -> Outcome:
         """Store a phone number the villager chose to share and pass it to the advisor."""

@@ -208,3 +208,11 @@ FOLLOW_UP_SENT = (
 NEW_QUESTION = "好的，请直接打字说您的新问题。"
 ADVISOR_FEEDBACK_THANKS = "谢谢您的评价！"
 FOLLOW_UP_FOR_ADVISOR = "💬 咨询 #{id} 村民追问：{text}"
+
+# --- staff: drafts ------------------------------------------------------------------------------
+DRAFTS_EMPTY = "没有待审核的问答草稿。"
+DRAFTS_HEAD = "待审核的问答草稿（用 lawbot kb drafts edit 补充问法和法条后，发 /approve 编号 上线，/reject 编号 理由 不采用）："
+DRAFT_LINE = "#{id} [{topic}] {question}"
+DRAFT_USAGE = "用法：/approve 草稿编号，或 /reject 草稿编号 理由"
+DRAFT_APPROVED = "草稿 #{id} 已上线为问答 {entry}，机器人已重新加载知识库。"
+DRAFT_REJECTED = "草稿 #{id} 已标记为不采用，理由已保存。"

@@ -22,6 +22,7 @@ from bot.telegram.errors import error_handler
 __all__ = ["SLA_SWEEP_SECONDS", "VILLAGER_COMMANDS", "build_application"]
 
 SLA_SWEEP_SECONDS = 60
+KB_RELOAD_SECONDS = 60
 
 VILLAGER_COMMANDS = {
     "start": "开始 / 选择村",
@@ -61,6 +62,8 @@ def build_application(
         application.add_handler(CommandHandler(name, handlers.command(name)))  # type: ignore[arg-type]
     for name in handlers.ADVISOR_COMMANDS:
         application.add_handler(CommandHandler(name, handlers.advisor_command(name)))  # type: ignore[arg-type]
+    for name in handlers.DRAFT_COMMANDS:
+        application.add_handler(CommandHandler(name, handlers.staff_command(name)))  # type: ignore[arg-type]
     application.add_handler(CallbackQueryHandler(handlers.answer_button))
     application.add_handler(
         MessageHandler(filters.CONTACT & filters.ChatType.PRIVATE, handlers.shared_contact)
@@ -77,5 +80,11 @@ def build_application(
     if application.job_queue is not None:
         application.job_queue.run_repeating(
             jobs.sla_sweep, interval=SLA_SWEEP_SECONDS, first=1, name="sla-sweep"
+        )
+        application.job_queue.run_repeating(
+            jobs.reload_knowledge,
+            interval=KB_RELOAD_SECONDS,
+            first=KB_RELOAD_SECONDS,
+            name="kb-reload",
         )
     return application

@@ -22,6 +22,7 @@ __all__ = [
     "get_service",
     "other_input",
     "shared_contact",
+    "staff_command",
     "unknown_command",
 ]
 
@@ -29,6 +30,7 @@ logger = logging.getLogger(__name__)
 CHANNEL = "telegram"
 SERVICE_KEY = "service"
 ADVISOR_COMMANDS = ("queue", "mine", "done", "stats_me", "reply")
+DRAFT_COMMANDS = ("drafts", "approve", "reject")
 
 
 def get_service(context: ContextTypes.DEFAULT_TYPE) -> ConsultationService:
@@ -131,6 +133,19 @@ def advisor_command(name: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], 
 
     handle.__name__ = f"{name}_command"
     handle.__doc__ = f"Handle the advisor command /{name}."
+    return handle
+
+
+def staff_command(name: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], object]:
+    """Build the handler of a staff command on drafts (/drafts, /approve, /reject)."""
+
+    async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        service = get_service(context)
+        arg = " ".join(context.args or [])
+        await _run(update, context, lambda s: service.staff_drafts(s, name, arg))
+
+    handle.__name__ = f"{name}_command"
+    handle.__doc__ = f"Handle the staff command /{name}."
     return handle
 
 

@@ -1,0 +1,160 @@
+"""The learning loop: advisors' answers become draft FAQ entries; staff edit, approve, reject.
+
+Approval checks the entry against the KB rules (and the law texts when configured), writes it in
+the KB's YAML format under `[knowledge] drafts_dir`/faq/<topic>.yaml, and the running bot merges
+that directory into its knowledge base and rebuilds the matcher without a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlmodel import col, select
+
+from bot.config import Config
+from knowledge.check import check_kb
+from knowledge.models import KnowledgeBase
+from knowledge.numerals import parse_article
+from storage.db import Database
+from storage.models import FaqDraft
+
+__all__ = ["DraftError", "DraftService", "parse_basis"]
+
+
+class DraftError(Exception):
+    """A draft cannot be edited or approved as asked; the message says why (in Chinese)."""
+
+
+def parse_basis(items: Sequence[str]) -> list[dict[str, Any]]:
+    """Read citations written as `中华人民共和国民法典:236` (article as number or 第X条)."""
+    basis: list[dict[str, Any]] = []
+    for item in items:
+        law, sep, article = item.rpartition(":")
+        if not sep or not law.strip() or not article.strip():
+            raise DraftError(
+                f"引用格式应为 法律名:条号，例如 中华人民共和国民法典:236（收到 {item!r}）"
+            )
+        try:
+            parse_article(article.strip())
+        except ValueError as exc:
+            raise DraftError(f"条号不对：{article!r}") from exc
+        value: int | str = int(article) if article.strip().isdigit() else article.strip()
+        basis.append({"law": law.strip(), "article": value})
+    return basis
+
+
+@dataclass
+class DraftService:
+    """Staff use cases over draft FAQ entries."""
+
+    config: Config
+    db: Database
+    clock: Callable[[], datetime]
+
+    @property
+    def directory(self) -> Path:
+        """Return where approved entries are written (a KB root with a faq/ folder)."""
+        return self.config.resolve(self.config.knowledge.drafts_dir) or Path("data/kb-drafts")
+
+    def waiting(self, *, state: str | None = "draft") -> list[FaqDraft]:
+        """Return drafts (by default those waiting for a decision), oldest first."""
+        with self.db.session() as session:
+            statement = select(FaqDraft).order_by(col(FaqDraft.id))
+            if state is not None:
+                statement = statement.where(FaqDraft.state == state)
+            return [*session.exec(statement).all()]
+
+    def edit(self, draft_id: int, **fields: Any) -> FaqDraft:
+        """Change a waiting draft's question, answer, short, variants, basis, next steps or topic."""
+        with self.db.session() as session:
+            draft = self._waiting(session, draft_id)
+            for name, value in fields.items():
+                if value is None:
+                    continue
+                if name in ("variants", "basis"):
+                    value = json.dumps(list(value), ensure_ascii=False)
+                setattr(draft, name, value)
+            session.add(draft)
+            return draft
+
+    def reject(self, draft_id: int, *, reason: str, actor: str) -> FaqDraft:
+        """Reject a draft, keeping the reason."""
+        if not reason.strip():
+            raise DraftError("请写明不采用的理由。")
+        with self.db.session() as session:
+            draft = self._waiting(session, draft_id)
+            draft.state, draft.reason = "rejected", reason.strip()
+            draft.decided_at, draft.decided_by = self.clock(), actor
+            session.add(draft)
+            return draft
+
+    def approve(self, draft_id: int, *, actor: str, kb: KnowledgeBase) -> str:
+        """Check a draft as a KB entry, write it to the drafts directory, return the entry id."""
+        with self.db.session() as session:
+            draft = self._waiting(session, draft_id)
+            topic = kb.topic(draft.topic_key or "")
+            if topic is None:
+                raise DraftError("请先指定主题：lawbot kb drafts edit ID --topic 主题key")
+            entry_id = f"{topic.key}-draft-{draft.id}"
+            entry = {
+                "id": entry_id,
+                "question": draft.question.strip(),
+                "variants": json.loads(draft.variants or "[]"),
+                "answer": draft.answer.strip(),
+                "short": draft.short.strip(),
+                "basis": json.loads(draft.basis or "[]"),
+                "next_steps": draft.next_steps.strip() or "拿不准可以问村法律顾问，或拨打 12348。",
+            }
+            self._check(topic.key, topic.name, entry, kb)
+            self._write(topic.key, topic.name, entry)
+            draft.state, draft.entry_id = "approved", entry_id
+            draft.decided_at, draft.decided_by = self.clock(), actor
+            session.add(draft)
+            return entry_id
+
+    def _waiting(self, session: Any, draft_id: int) -> FaqDraft:
+        draft = session.get(FaqDraft, draft_id)
+        if draft is None:
+            raise DraftError(f"没有草稿 #{draft_id}。")
+        if draft.state != "draft":
+            raise DraftError(
+                f"草稿 #{draft_id} 已经{'通过' if draft.state == 'approved' else '不采用'}了。"
+            )
+        return draft  # type: ignore[no-any-return]
+
+    def _check(self, key: str, name: str, entry: dict[str, Any], kb: KnowledgeBase) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            faq = Path(tmp) / "faq"
+            faq.mkdir()
+            (faq / f"{key}.yaml").write_text(
+                yaml.safe_dump(
+                    {"topic": name, "key": key, "entries": [entry]}, allow_unicode=True
+                ),
+                encoding="utf-8",
+            )
+            laws = self.config.resolve(self.config.knowledge.laws_dir)
+            result = check_kb(Path(tmp), laws if laws and laws.is_dir() else None)
+        errors = [p.reason for p in result.errors]
+        known = {p for e in kb.entries for p in e.phrasings}
+        clashes = [p for p in [entry["question"], *entry["variants"]] if p in known]
+        if clashes:
+            errors.append(f"问法和已有问答重复：{'、'.join(clashes)}")
+        if errors:
+            raise DraftError("草稿还不能上线：" + "；".join(errors))
+
+    def _write(self, key: str, name: str, entry: dict[str, Any]) -> None:
+        path = self.directory / "faq" / f"{key}.yaml"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+        data = data or {"topic": name, "key": key, "entries": []}
+        data["entries"] = [e for e in data["entries"] if e.get("id") != entry["id"]] + [entry]
+        tmp = path.with_suffix(".yaml.tmp")
+        tmp.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+        tmp.replace(path)
