@@ -461,16 +461,14 @@ def _safe_url(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
-def _register_optional() -> None:
-    from bot import cli_matching
+def _register_commands() -> None:
+    from bot import cli_matching, cli_report
 
     cli_matching.register(app)
+    cli_report.register(app, get_config)
 
 
-import importlib.util as _ilu  # noqa: E402
-
-if _ilu.find_spec("bot.cli_matching"):  # TEMP until the matcher commands land
-    _register_optional()
+_register_commands()
 
 
 def main() -> None:

@@ -93,7 +93,7 @@ def _question(kb: KnowledgeBase, rng: random.Random) -> str:
         return _noisy(rng.choice(entry.phrasings), rng)
     if roll < 0.87:
         return _noisy(rng.choice(OUT_OF_SCOPE), rng)
-    if roll < 0.97:
+    if roll < 0.985:
         return rng.choice(VAGUE)
     if kb.triage:
         category = rng.choice(kb.triage)

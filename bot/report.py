@@ -39,11 +39,14 @@ import csv
 import json
 import logging
 import os
-from collections.abc import Iterable, Mapping
+import re
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 from zoneinfo import ZoneInfo
 
 from rich.console import Console
@@ -107,7 +110,12 @@ DECISION_LABELS: dict[str, str] = {
     "unsupported": "非文字消息",
     "throttled": "过快（限速）",
 }
-CHANNEL_LABELS = {"telegram": "Telegram 线上", "console": "终端", "wechat": "微信"}
+CHANNEL_LABELS = {
+    "telegram": "Telegram 线上",
+    "console": "终端",
+    "wechat": "微信",
+    "demo": "演示数据",
+}
 HISTOGRAM_EDGES_HOURS = (1.0, 4.0, 12.0, 24.0, 48.0)
 
 Value = int | float | str | None
@@ -703,8 +711,10 @@ def ledger(report: Report, db: Database) -> Iterable[list[Any]]:
     advisors = report.advisor_names
     with db.session() as s:
         for row in q.ledger_rows(session=s, start=report.start, end=report.end):
+            local = row.created_at.astimezone(report.tz)
             yield [
-                row.created_at.astimezone(report.tz).strftime("%Y-%m-%d %H:%M"),
+                f"{local.year:04d}-{local.month:02d}-{local.day:02d} "
+                f"{local.hour:02d}:{local.minute:02d}",
                 report.village_names.get(row.village_code or "", row.village_code or ""),
                 report.topic_names.get(row.topic_key or "", row.topic_key or ""),
                 DECISION_LABELS.get(row.decision, row.decision),
@@ -741,11 +751,84 @@ def write_xlsx(report: Report, db: Database, path: Path) -> Path:
     sheet.append(
         [_styled(sheet, h, bold=True, Font=Font, Alignment=Alignment) for h in LEDGER_HEADERS]
     )
-    for line in ledger(report, db):
-        sheet.append(line)
     path.parent.mkdir(parents=True, exist_ok=True)
     workbook.save(path)
+    _stream_ledger(path, "台账", ledger(report, db))
     return path
+
+
+_COLUMNS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _ledger_xml(lines: Iterable[list[Any]], first_row: int = 2) -> Iterator[str]:
+    """Yield <row> elements with inline strings (what openpyxl's write-only mode writes).
+
+    Column A is the date text the ledger itself formats (digits only); other strings repeat
+    (village, topic, decision, advisor), so their escaped form is cached.
+    """
+    cache: dict[str, str] = {}
+    for r, line in enumerate(lines, first_row):
+        parts = [f'<row r="{r}">']
+        for c, value in enumerate(line):
+            if value is None or value == "":
+                continue
+            letter = _COLUMNS[c]
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                parts.append(f'<c r="{letter}{r}"><v>{value}</v></c>')
+                continue
+            if c == 0:
+                text = value
+            else:
+                text = cache.get(value)
+                if text is None:
+                    text = xml_escape(_XML_ILLEGAL.sub("", str(value)))
+                    if len(cache) < 10_000:
+                        cache[value] = text
+            parts.append(f'<c r="{letter}{r}" t="inlineStr"><is><t>{text}</t></is></c>')
+        parts.append("</row>")
+        yield "".join(parts)
+
+
+def _stream_ledger(path: Path, sheet_name: str, lines: Iterable[list[Any]]) -> None:
+    """Append the ledger rows to a saved workbook's sheet without openpyxl's per-cell objects.
+
+    openpyxl needs ~10 s for 100,000 ledger lines; writing the same <row> XML directly takes a
+    fraction of that. The sheet was created (with its header row) by openpyxl; its XML is
+    copied and the rows are streamed in before </sheetData>.
+    """
+    with zipfile.ZipFile(path) as source:
+        workbook_xml = source.read("xl/workbook.xml").decode()
+        rels = source.read("xl/_rels/workbook.xml.rels").decode()
+        rid = re.search(
+            rf'<sheet [^>]*name="{re.escape(sheet_name)}"[^>]*r:id="([^"]+)"', workbook_xml
+        )
+        if rid is None:
+            raise ValueError(f"no sheet {sheet_name!r} in {path}")
+        target = re.search(rf'Target="([^"]+)" Id="{rid.group(1)}"', rels)
+        if target is None:
+            raise ValueError(f"no part for sheet {sheet_name!r} in {path}")
+        part = target.group(1).lstrip("/")
+        part = part if part.startswith("xl/") else f"xl/{part}"
+        temporary = path.with_suffix(".tmp.xlsx")
+        with zipfile.ZipFile(
+            temporary, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1
+        ) as out:
+            for item in source.infolist():
+                if item.filename != part:
+                    out.writestr(item, source.read(item.filename))
+                    continue
+                head, tail = source.read(part).decode().split("</sheetData>", 1)
+                with out.open(part, "w") as stream:
+                    stream.write(head.encode())
+                    chunk: list[str] = []
+                    for row in _ledger_xml(lines):
+                        chunk.append(row)
+                        if len(chunk) >= 2000:
+                            stream.write("".join(chunk).encode())
+                            chunk = []
+                    stream.write(("".join(chunk) + "</sheetData>" + tail).encode())
+    os.replace(temporary, path)
 
 
 def _styled(sheet: Any, value: str, *, bold: bool, Font: Any, Alignment: Any) -> Any:
@@ -959,7 +1042,7 @@ def write_charts(report: Report, directory: Path) -> list[Path]:
 
         # response-time distribution
         fig, ax = plt.subplots(figsize=(8, 4.5))
-        buckets = [_bucket_label(h["bucket"]) for h in d["response_histogram"]]
+        buckets = _bucket_labels([h["bucket"] for h in d["response_histogram"]])
         values = [h["count"] for h in d["response_histogram"]]
         bars = ax.bar(buckets, [_number(v) for v in values], color="#4caf50")
         bar_labels(ax, bars, values)
@@ -970,10 +1053,17 @@ def write_charts(report: Report, directory: Path) -> list[Path]:
     return written
 
 
-def _bucket_label(bucket: str) -> str:
-    if bucket.startswith(">="):
-        return f"{bucket[2:]}小时以上"
-    return f"{bucket[1:]}小时内"
+def _bucket_labels(buckets: list[str]) -> list[str]:
+    """Turn '<1', '<4', ..., '>=48' into '1小时内', '1–4小时', ..., '48小时以上'."""
+    labels, previous = [], ""
+    for bucket in buckets:
+        if bucket.startswith(">="):
+            labels.append(f"{bucket[2:]}小时以上")
+            continue
+        upper = bucket[1:]
+        labels.append(f"{previous}–{upper}小时" if previous else f"{upper}小时内")
+        previous = upper
+    return labels
 
 
 CHART_LABELS = (
@@ -1067,7 +1157,6 @@ def _short_period(report: Report) -> str:
 
 def load_topic_names(kb_dir: Path | None) -> dict[str, str]:
     """Read {topic key: name} from the FAQ files' top lines only (fast; no full KB load)."""
-    import re
 
     from knowledge.loader import default_kb_dir, resolve_kb_dirs
 

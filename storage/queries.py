@@ -17,7 +17,8 @@ Definitions (these are the numbers staff put in the township report):
   escalation already counted), `throttled` and `unsupported` (voice, photo: nothing to answer).
 * **match rate** — questions with decision `answer` / all questions.
 * **suggestion acceptance** — suggestions followed by a `choice` of the same villager carrying the
-  same question text (the service copies the suggested question into the choice) / suggestions.
+  same question text (the service copies the suggested question into the choice), with no newer
+  suggestion to that villager in between / suggestions.
 * **escalations** — by the escalation's `created_at`: opened; answered (`first_response_at` set);
   closed; overdue (still `open` or `claimed` and older than `remind_hours` at `now`).
 * **first response / resolution time** — `first_response_at - created_at` and
@@ -292,12 +293,24 @@ def match_rate(*, session: Session, start: datetime, end: datetime) -> Rate:
 
 def suggestion_acceptance(*, session: Session, start: datetime, end: datetime) -> Rate:
     """Return suggestions followed by a choice of one of them / suggestions."""
-    choice = _CONSULTATION.alias()
+    choice = _CONSULTATION.alias("choice")
+    between = _CONSULTATION.alias("between")
+    newer_suggestion = (
+        exists()
+        .where(
+            between.c.villager_id == C.villager_id,
+            between.c.decision == Decision.SUGGEST,
+            between.c.id > C.id,
+            between.c.id < choice.c.id,
+        )
+        .correlate(_CONSULTATION, choice)
+    )
     followed = exists().where(
         choice.c.villager_id == C.villager_id,
         choice.c.decision == Decision.CHOICE,
         choice.c.id > C.id,
         choice.c.raw_text == C.raw_text,
+        ~newer_suggestion,
     )
     accepted = func.sum(case((followed, 1), else_=0))
     row = _run(

@@ -18,6 +18,7 @@ from bot.config import Config
 from bot.service import ConsultationService
 from bot.telegram import handlers, jobs
 from bot.telegram.errors import error_handler
+from bot.telegram.staff import register_staff_handlers
 
 __all__ = ["SLA_SWEEP_SECONDS", "VILLAGER_COMMANDS", "build_application"]
 
@@ -58,6 +59,7 @@ def build_application(
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
     application = builder.build()
     application.bot_data[handlers.SERVICE_KEY] = service
+    register_staff_handlers(application)
     for name in VILLAGER_COMMANDS:
         application.add_handler(CommandHandler(name, handlers.command(name)))  # type: ignore[arg-type]
     for name in handlers.ADVISOR_COMMANDS:

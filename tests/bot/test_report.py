@@ -208,3 +208,7 @@ def test_cli_report_json_and_xlsx(
     assert load_workbook(target)["分村"]["A2"].value == "外洪村"
     result = runner.invoke(app, ["report", "--from", "2026-13-01"])
     assert result.exit_code == 2
+
+
+def test_histogram_bucket_labels() -> None:
+    assert rp._bucket_labels(["<1", "<4", ">=4"]) == ["1小时内", "1–4小时", "4小时以上"]

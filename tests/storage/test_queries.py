@@ -265,3 +265,24 @@ def test_ledger_has_no_text_and_skips_throttled(filled: Database) -> None:
     assert rows[0].created_at == T(2, 28, 20)
     waits = {r.first_response_seconds for r in rows if r.first_response_seconds}
     assert {round(w) for w in waits} == {3600, 7200, 14400}
+
+
+def test_a_choice_accepts_only_the_latest_suggestion(filled: Database) -> None:
+    with filled.session() as s:
+        b = s.get(Villager, 2)
+        assert b is not None
+        assert b.id is not None
+        for minute, decision in ((0, "suggest"), (30, "suggest"), (31, "choice")):
+            s.add(
+                Consultation(
+                    villager_id=b.id,
+                    channel="telegram",
+                    village_code="waihong",
+                    decision=decision,
+                    raw_text="宅基地能不能卖",
+                    created_at=T(4, 20, 1, minute),
+                )
+            )
+    with filled.session() as s:
+        rate = q.suggestion_acceptance(session=s, start=START, end=END)
+    assert (rate.numerator, rate.denominator) == (2, 4)  # #3 and the second of B's two
