@@ -54,6 +54,17 @@ from rich.table import Table
 
 from bot.config import Config
 from bot.privacy import mask_numbers
+from bot.texts import (
+    GAPS_HEADER,
+    GAPS_LINE,
+    GAPS_NONE,
+    NOT_AVAILABLE,
+    STATS_HEADER,
+    STATS_LAST_MONTH,
+    STATS_LINE,
+    STATS_THIS_MONTH,
+    STATS_VILLAGE_LINE,
+)
 from storage import queries as q
 from storage.clock import utcnow
 from storage.db import Database
@@ -74,30 +85,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-# --- staff-facing texts -------------------------------------------------------------------------
-
-STAFF_ONLY = "抱歉，统计和台账只对镇司法所和镇政府工作人员开放。如需查看，请联系司法所。"
-STATS_HEADER = "📊 {town}法律咨询统计"
-STATS_LINE = (
-    "{label}（{period}）：咨询{questions}人次，机器人解答{answered}（解答率{match}），"
-    "转法律顾问{escalated}件，已答复{replied}件，超时{overdue}件；"
-    "首次答复中位{first}；满意率：机器人{faq}，顾问{advisor}。"
-)
-STATS_VILLAGE_LINE = (
-    "{label}（{period}）{village}：咨询{questions}人次（{villagers}人），"
-    "机器人解答{answered}（解答率{match}），转法律顾问{escalated}件，超时{overdue}件，"
-    "首次答复中位{first}，顾问满意率{advisor}。"
-)
-STATS_THIS_MONTH = "本月"
-STATS_LAST_MONTH = "上月"
-STATS_UNKNOWN_VILLAGE = "没有找到“{name}”。可用的村：{villages}"
-GAPS_HEADER = "🔍 本月机器人没答上的问题（相近的合并，可据此补充知识库）："
-GAPS_LINE = "{rank}. {text}（{count}次）"
-GAPS_NONE = "本月没有未解答的问题。"
-LEDGER_CAPTION = "{town}法律咨询台账（{period}）"
-LEDGER_BUSY = "正在生成本月台账，请稍候……"
-NOT_AVAILABLE = "—"
 
 DECISION_LABELS: dict[str, str] = {
     "answer": "机器人解答",

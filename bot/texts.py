@@ -216,3 +216,27 @@ DRAFT_LINE = "#{id} [{topic}] {question}"
 DRAFT_USAGE = "用法：/approve 草稿编号，或 /reject 草稿编号 理由"
 DRAFT_APPROVED = "草稿 #{id} 已上线为问答 {entry}，机器人已重新加载知识库。"
 DRAFT_REJECTED = "草稿 #{id} 已标记为不采用，理由已保存。"
+
+# --- staff: statistics and ledger ---------------------------------------------------------------
+STATS_STAFF_ONLY = "抱歉，统计和台账只对镇司法所和镇政府工作人员开放。如需查看，请联系司法所。"
+STATS_HEADER = "📊 {town}法律咨询统计"
+STATS_LINE = (
+    "{label}（{period}）：咨询{questions}人次，机器人解答{answered}（解答率{match}），"
+    "转法律顾问{escalated}件，已答复{replied}件，超时{overdue}件；"
+    "首次答复中位{first}；满意率：机器人{faq}，顾问{advisor}。"
+)
+STATS_VILLAGE_LINE = (
+    "{label}（{period}）{village}：咨询{questions}人次（{villagers}人），"
+    "机器人解答{answered}（解答率{match}），转法律顾问{escalated}件，超时{overdue}件，"
+    "首次答复中位{first}，顾问满意率{advisor}。"
+)
+STATS_THIS_MONTH = "本月"
+STATS_LAST_MONTH = "上月"
+STATS_UNKNOWN_VILLAGE = "没有找到“{name}”。可用的村：{villages}"
+GAPS_HEADER = "🔍 本月机器人没答上的问题（相近的合并，可据此补充知识库）："
+GAPS_LINE = "{rank}. {text}（{count}次）"
+GAPS_NONE = "本月没有未解答的问题。"
+LEDGER_CAPTION = "{town}法律咨询台账（{period}）"
+LEDGER_BUSY = "正在生成本月台账，请稍候……"
+NOT_AVAILABLE = "—"
+STATS_PRIVATE_ONLY = "统计和台账请在与机器人的私聊里查看。"

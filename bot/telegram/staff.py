@@ -20,6 +20,7 @@ from telegram.constants import ChatType
 from telegram.ext import Application, ApplicationHandlerStop, CommandHandler, ContextTypes
 
 from bot import report as rp
+from bot import texts
 from bot.service import ConsultationService
 from bot.telegram.handlers import get_service
 
@@ -32,7 +33,6 @@ STAFF_COMMANDS = {
     "gaps": "机器人没答上的问题",
     "ledger": "本月台账（Excel）",
 }
-PRIVATE_ONLY = "统计和台账请在与机器人的私聊里查看。"
 GROUP = -1
 
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
@@ -46,10 +46,10 @@ def _staff_only(name: str, body: Handler) -> Handler:
         service = get_service(context)
         if not service.config.is_staff(user.id):
             logger.warning("refused /%s to non-staff user %s", name, user.id)
-            await message.reply_text(rp.STAFF_ONLY)
+            await message.reply_text(texts.STATS_STAFF_ONLY)
             raise ApplicationHandlerStop
         if chat.type != ChatType.PRIVATE:
-            await message.reply_text(PRIVATE_ONLY)
+            await message.reply_text(texts.STATS_PRIVATE_ONLY)
             raise ApplicationHandlerStop
         logger.info("/%s by staff user %s", name, user.id)
         await body(update, context)
@@ -89,7 +89,7 @@ async def _stats(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if code is None:
             villages = "、".join(v.name for v in service.config.villages)
             await update.message.reply_text(
-                rp.STATS_UNKNOWN_VILLAGE.format(name=arg[:20], villages=villages)
+                texts.STATS_UNKNOWN_VILLAGE.format(name=arg[:20], villages=villages)
             )
             return
     this, last = await asyncio.to_thread(_months, service, service.clock())
@@ -119,7 +119,7 @@ async def _ledger(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     service = get_service(context)
     now = service.clock()
     start, end = rp.month_period(now, service.config.town.tz)
-    await update.message.reply_text(rp.LEDGER_BUSY)
+    await update.message.reply_text(texts.LEDGER_BUSY)
     with tempfile.TemporaryDirectory(prefix="lawbot-ledger-") as tmp:
         local = start.astimezone(service.config.town.tz)
         path = Path(tmp) / f"台账-{local.year}-{local.month:02d}.xlsx"
@@ -137,7 +137,7 @@ async def _ledger(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             await update.message.reply_document(
                 document=handle,
                 filename=path.name,
-                caption=rp.LEDGER_CAPTION.format(town=built.town, period=built.period_label),
+                caption=texts.LEDGER_CAPTION.format(town=built.town, period=built.period_label),
             )
 
 

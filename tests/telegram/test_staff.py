@@ -9,6 +9,7 @@ import pytest
 from openpyxl import load_workbook
 
 from bot import report as rp
+from bot import texts as bot_texts
 from bot.telegram.staff import register_staff_handlers
 from tests.telegram.conftest import Harness
 
@@ -35,7 +36,7 @@ async def test_stats_is_refused_to_villagers_and_logged(
     with caplog.at_level(logging.WARNING, logger="bot.telegram.staff"):
         for command in ("/stats", "/gaps", "/ledger"):
             texts = await _say(staff_bot, VILLAGER, command)
-            assert texts == [rp.STAFF_ONLY]
+            assert texts == [bot_texts.STATS_STAFF_ONLY]
     assert sum("refused" in r.getMessage() for r in caplog.records) == 3
     assert not staff_bot.emulator.sent("sendDocument")
 
