@@ -462,10 +462,11 @@ def _safe_url(url: str) -> str:
 
 
 def _register_commands() -> None:
-    from bot import cli_matching, cli_report
+    from bot import cli_campaign, cli_matching, cli_report
 
     cli_matching.register(app)
     cli_report.register(app, get_config)
+    cli_campaign.register(app, get_config)
 
 
 _register_commands()

@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from bot.campaign_config import CampaignDef
+
 __all__ = [
     "Config",
     "ConfigError",
@@ -192,6 +194,7 @@ class Campaigns(_Table):
     grace_hours: float = Field(default=6, ge=0)
     quiet_start: Clock = time(21, 0)
     quiet_end: Clock = time(8, 0)
+    schedule: tuple[CampaignDef, ...] = ()
 
     _clock = field_validator("quiet_start", "quiet_end", mode="before")(_parse_clock)
 

@@ -240,3 +240,42 @@ LEDGER_CAPTION = "{town}法律咨询台账（{period}）"
 LEDGER_BUSY = "正在生成本月台账，请稍候……"
 NOT_AVAILABLE = "—"
 STATS_PRIVATE_ONLY = "统计和台账请在与机器人的私聊里查看。"
+
+# --- publicity pushes (campaigns) ---------------------------------------------------------------
+CAMPAIGN_BUTTON_USEFUL = "👍有用"
+CAMPAIGN_BUTTON_UNSUBSCRIBE = "退订"
+CAMPAIGN_PUSH_FOOTER = "\n\n（{town}普法推送。不想再收到，点下面的“退订”或发送 /unsubscribe。）"
+CAMPAIGN_BROADCAST_HEADER = "📢 {town}通知\n\n"
+
+CAMPAIGN_THANKS_USEFUL = "谢谢您的反馈！"
+CAMPAIGN_UNSUBSCRIBED = "已为您退订普法推送，以后不会再收到。想重新订阅，随时发送 /subscribe。"
+CAMPAIGN_ALREADY_DONE = "已经收到啦。"
+CAMPAIGN_CLICK_UNKNOWN = "这条消息已过期。"
+
+CAMPAIGN_STAFF_ONLY = (
+    "抱歉，推送管理只对镇司法所和镇政府工作人员开放。如需发送通知，请联系司法所。"
+)
+CAMPAIGN_PRIVATE_ONLY = "推送管理请在与机器人的私聊里操作。"
+CAMPAIGN_NO_CAMPAIGNS = "还没有配置普法推送计划（配置文件里的 [[campaigns.schedule]]）。"
+CAMPAIGN_UPCOMING_HEADER = "📅 接下来的普法推送："
+CAMPAIGN_UPCOMING_LINE = "{when}  {key}\n    {title}（{audience}，约{size}人）"
+CAMPAIGN_UPCOMING_CANCELLED = "（已取消）"
+CAMPAIGN_AUDIENCE_ALL = "全部订阅村民"
+CAMPAIGN_UNKNOWN_PUSH = "没有找到推送“{key}”。发送 /campaigns 查看推送编号。"
+CAMPAIGN_PUSH_USAGE = "用法：/{command} 推送编号，例如 /{command} constitution_day.week"
+CAMPAIGN_PREVIEW_HEADER = (
+    "【预览，仅发给您】{key} 计划于 {when} 推送给{audience}（约{size}人）：\n\n"
+)
+CAMPAIGN_SEND_STARTED = "开始推送 {key}，共{size}人。完成后告诉您结果。"
+CAMPAIGN_SEND_DONE = "推送 {key} 完成：发出{sent}，失败{failed}，已屏蔽{blocked}，跳过{skipped}。"
+CAMPAIGN_ALREADY_SENT = "推送 {key}（{day}）已经发过或已取消，不会重复发送。"
+CAMPAIGN_CANCELLED = "已取消 {key}（{when}）这一次推送。"
+CAMPAIGN_CANCEL_TOO_LATE = "推送 {key}（{day}）已经开始或发完，无法取消。"
+
+CAMPAIGN_BROADCAST_USAGE = "用法：/broadcast 通知内容"
+CAMPAIGN_BROADCAST_CONFIRM = "请确认通知内容和发送对象：\n\n{text}\n\n发给谁？"
+CAMPAIGN_BROADCAST_ALL = "全部订阅村民（{size}人）"
+CAMPAIGN_BROADCAST_CANCEL = "取消"
+CAMPAIGN_BROADCAST_CANCELLED = "已取消，这条通知没有发送。"
+CAMPAIGN_BROADCAST_EXPIRED = "这条通知已确认过或已过期，请重新发送 /broadcast。"
+CAMPAIGN_BROADCAST_STARTED = "开始发送通知给{audience}，共{size}人。"

@@ -14,10 +14,12 @@ from telegram.ext import (
     filters,
 )
 
+from bot.campaigns import CampaignService
 from bot.config import Config
 from bot.service import ConsultationService
 from bot.telegram import handlers, jobs
 from bot.telegram.errors import error_handler
+from bot.telegram.campaign_handlers import register_campaign_handlers
 from bot.telegram.staff import register_staff_handlers
 
 __all__ = ["SLA_SWEEP_SECONDS", "VILLAGER_COMMANDS", "build_application"]
@@ -60,6 +62,10 @@ def build_application(
     application = builder.build()
     application.bot_data[handlers.SERVICE_KEY] = service
     register_staff_handlers(application)
+    register_campaign_handlers(
+        application,
+        CampaignService(config=config, kb=service.kb, db=service.db, kb_source=lambda: service.kb),
+    )
     for name in VILLAGER_COMMANDS:
         application.add_handler(CommandHandler(name, handlers.command(name)))  # type: ignore[arg-type]
     for name in handlers.ADVISOR_COMMANDS:
