@@ -18,8 +18,8 @@ from bot.campaigns import CampaignService
 from bot.config import Config
 from bot.service import ConsultationService
 from bot.telegram import handlers, jobs
-from bot.telegram.errors import error_handler
 from bot.telegram.campaign_handlers import register_campaign_handlers
+from bot.telegram.errors import error_handler
 from bot.telegram.staff import register_staff_handlers
 
 __all__ = ["SLA_SWEEP_SECONDS", "VILLAGER_COMMANDS", "build_application"]
