@@ -30,7 +30,8 @@ JSON (`lawbot report --json`), stable keys — other tools read them; add keys, 
                              "satisfaction"}]
     response_histogram     [{"bucket": "<1" | "<4" | ... | ">=48" (hours), "count"}]
     gaps                   [{"text", "count", "villagers", "examples"}]  (numbers masked)
-    pushes                 null until publicity pushes are recorded (issue: campaigns)
+    pushes                 [{"campaign", "push", "due_at", "targeted", "sent", "failed", "blocked",
+                             "useful", "unsubscribed"}]  (publicity pushes due in the period)
 """
 
 from __future__ import annotations
@@ -177,6 +178,7 @@ class Report:
     advisor_channels: dict[str | None, list[str]]
     histogram: list[q.Cell]
     gaps: list[q.Gap]
+    pushes: list[q.PushStats] = field(default_factory=list)
     _dict: dict[str, Any] | None = field(default=None, repr=False)
 
     # --- suppression ------------------------------------------------------------------------
@@ -377,7 +379,20 @@ class Report:
                 }
                 for g in self.gaps
             ],
-            "pushes": None,
+            "pushes": [
+                {
+                    "campaign": p.campaign,
+                    "push": p.push_key,
+                    "due_at": p.due_at.isoformat(),
+                    "targeted": p.targeted,
+                    "sent": p.sent,
+                    "failed": p.failed,
+                    "blocked": p.blocked,
+                    "useful": p.useful,
+                    "unsubscribed": p.unsubscribed,
+                }
+                for p in self.pushes
+            ],
         }
 
     def _durations(self, d: q.Durations | None, villagers: int) -> dict[str, Value]:
@@ -527,6 +542,7 @@ def build_report(
             village_satisfaction=dict(
                 q.satisfaction(session=s, by="village", start=start, end=end)
             ),
+            pushes=q.push_stats(session=s, start=start, end=end),
             by_topic=q.count_by(session=s, dimension="topic", start=start, end=end),
             by_decision=q.count_by(session=s, dimension="decision", start=start, end=end),
             by_channel=q.count_by(session=s, dimension="channel", start=start, end=end),

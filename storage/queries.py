@@ -616,3 +616,64 @@ def ledger_rows(
             advisor,
             None if wait is None else float(wait),
         )
+
+
+@dataclass(frozen=True)
+class PushStats:
+    """One publicity push run: its audience and what became of the deliveries."""
+
+    campaign: str
+    push_key: str
+    due_at: datetime
+    targeted: int
+    sent: int
+    failed: int
+    blocked: int
+    useful: int
+    unsubscribed: int
+
+
+def push_stats(*, session: Session, start: datetime, end: datetime) -> list[PushStats]:
+    """Return per-push delivery counts and clicks for pushes due in [start, end)."""
+    from sqlalchemy import case, func, select
+
+    from storage.campaign_models import CampaignClick, CampaignDelivery, CampaignRun
+
+    delivery = CampaignDelivery.__table__  # type: ignore[attr-defined]
+    run = CampaignRun.__table__  # type: ignore[attr-defined]
+    click = CampaignClick.__table__  # type: ignore[attr-defined]
+
+    def state_count(*states: str) -> Any:
+        return func.sum(case((delivery.c.state.in_(states), 1), else_=0))
+
+    clicks = (
+        select(
+            click.c.delivery_id,
+            func.sum(case((click.c.kind == "useful", 1), else_=0)).label("useful"),
+            func.sum(case((click.c.kind == "unsubscribe", 1), else_=0)).label("unsubscribed"),
+        )
+        .group_by(click.c.delivery_id)
+        .subquery()
+    )
+    statement = (
+        select(
+            run.c.campaign,
+            run.c.push_key,
+            run.c.due_at,
+            func.count(delivery.c.id),
+            state_count("sent"),
+            state_count("failed"),
+            state_count("blocked", "deactivated"),
+            func.coalesce(func.sum(clicks.c.useful), 0),
+            func.coalesce(func.sum(clicks.c.unsubscribed), 0),
+        )
+        .select_from(run.join(delivery, delivery.c.run_id == run.c.id, isouter=True))
+        .join(clicks, clicks.c.delivery_id == delivery.c.id, isouter=True)
+        .where(run.c.due_at >= start, run.c.due_at < end)
+        .group_by(run.c.id, run.c.campaign, run.c.push_key, run.c.due_at)
+        .order_by(run.c.due_at)
+    )
+    return [
+        PushStats(str(c), str(k), d, int(t), int(s or 0), int(f or 0), int(b or 0), int(u), int(x))
+        for c, k, d, t, s, f, b, u, x in session.execute(statement).all()
+    ]

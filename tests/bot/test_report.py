@@ -78,7 +78,7 @@ def test_json_numbers_and_small_cells(report: rp.Report) -> None:
     assert advisors["100000102"]["escalations"] == "<3"
     assert d["gaps"][0]["count"] == "<3"  # two villagers asked it
     assert "修路" in d["gaps"][0]["text"]
-    assert d["pushes"] is None
+    assert d["pushes"] == []
 
 
 def test_summary_is_worded_like_a_township_report(report: rp.Report) -> None:

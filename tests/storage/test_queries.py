@@ -286,3 +286,60 @@ def test_a_choice_accepts_only_the_latest_suggestion(filled: Database) -> None:
     with filled.session() as s:
         rate = q.suggestion_acceptance(session=s, start=START, end=END)
     assert (rate.numerator, rate.denominator) == (2, 4)  # #3 and the second of B's two
+
+
+def test_push_stats_count_deliveries_and_clicks_per_push(db: Database) -> None:
+    from datetime import UTC, datetime
+
+    from storage.campaign_models import CampaignClick, CampaignDelivery, CampaignRun
+    from storage.queries import push_stats
+    from storage.repositories import get_or_create_villager
+
+    due = datetime(2026, 12, 4, 0, 30, tzinfo=UTC)
+    with db.session() as session:
+        people = [
+            get_or_create_villager(session=session, channel="telegram", channel_user_id=str(i))
+            for i in range(4)
+        ]
+        run = CampaignRun(
+            campaign="constitution_day",
+            push_key="constitution_day.day",
+            scheduled_for=due.date(),
+            due_at=due,
+            text="宪法日",
+        )
+        session.add(run)
+        session.flush()
+        states = ["sent", "sent", "blocked", "failed"]
+        deliveries = []
+        for villager, state in zip(people, states, strict=True):
+            assert villager.id is not None
+            assert run.id is not None
+            delivery = CampaignDelivery(
+                run_id=run.id,
+                villager_id=villager.id,
+                chat_id=villager.channel_user_id,
+                state=state,
+            )
+            session.add(delivery)
+            deliveries.append(delivery)
+        session.flush()
+        session.add(CampaignClick(delivery_id=deliveries[0].id, kind="useful"))
+        session.add(CampaignClick(delivery_id=deliveries[0].id, kind="unsubscribe"))
+        session.add(CampaignClick(delivery_id=deliveries[1].id, kind="useful"))
+    with db.session() as session:
+        [stats] = push_stats(
+            session=session,
+            start=datetime(2026, 12, 1, tzinfo=UTC),
+            end=datetime(2027, 1, 1, tzinfo=UTC),
+        )
+        assert (stats.targeted, stats.sent, stats.blocked, stats.failed) == (4, 2, 1, 1)
+        assert (stats.useful, stats.unsubscribed) == (2, 1)
+        assert (
+            push_stats(
+                session=session,
+                start=datetime(2027, 1, 1, tzinfo=UTC),
+                end=datetime(2027, 2, 1, tzinfo=UTC),
+            )
+            == []
+        )
