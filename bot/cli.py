@@ -463,8 +463,14 @@ def _safe_url(url: str) -> str:
 
 def _register_commands() -> None:
     from bot import cli_campaign, cli_matching, cli_report
+    from knowledge.matcher import MatchSettings
 
-    cli_matching.register(app)
+    def configured_settings() -> MatchSettings:
+        from bot.runtime import match_settings
+
+        return match_settings(get_config())
+
+    cli_matching.register(app, configured_settings)
     cli_report.register(app, get_config)
     cli_campaign.register(app, get_config)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,23 +21,38 @@ KbOption = Annotated[
     Path | None, typer.Option("--kb", help="知识库目录 / KB directory (default: shipped KB).")
 ]
 SemanticOption = Annotated[
-    bool,
-    typer.Option("--semantic/--no-semantic", help="语义信号 / e5-small semantic signal."),
+    bool | None,
+    typer.Option(
+        "--semantic/--no-semantic",
+        help="语义信号 / e5-small semantic signal (default: [matching] semantic).",
+    ),
 ]
+_DEFAULTS = MatchSettings()
 CacheOption = Annotated[
     Path | None, typer.Option("--cache-dir", help="缓存目录 / embedding and jieba cache.")
 ]
 
 
-def register(app: typer.Typer) -> None:
-    """Add the matcher commands to the `lawbot` application."""
+_base_settings: Callable[[], MatchSettings] = MatchSettings
+
+
+def register(app: typer.Typer, settings: Callable[[], MatchSettings] | None = None) -> None:
+    """Add the matcher commands; `settings` supplies the configured thresholds."""
+    global _base_settings
+    if settings is not None:
+        _base_settings = settings
     app.command("ask")(ask)
     app.command("eval")(eval_)
     app.command("bench")(bench)
 
 
-def _settings(semantic: bool, cache_dir: Path | None) -> MatchSettings:
-    return replace(MatchSettings(), semantic=semantic, cache_dir=cache_dir)
+def _settings(semantic: bool | None, cache_dir: Path | None) -> MatchSettings:
+    base = _base_settings()
+    return replace(
+        base,
+        semantic=base.semantic if semantic is None else semantic,
+        cache_dir=cache_dir or base.cache_dir,
+    )
 
 
 def _load(kb_dir: Path | None) -> KnowledgeBase:
@@ -92,7 +107,7 @@ def ask(
     as_json: Annotated[
         bool, typer.Option("--json", help="JSON 输出 / one JSON per line.")
     ] = False,
-    semantic: SemanticOption = True,
+    semantic: SemanticOption = None,
     cache_dir: CacheOption = None,
 ) -> None:
     """问一个问题 / Match one question (or one per stdin line) against the FAQ."""
@@ -113,7 +128,7 @@ def eval_(
         Path | None,
         typer.Option("--dev", help="评测集目录 / eval dir with dev/*.yaml, out_of_scope.yaml."),
     ] = None,
-    semantic: SemanticOption = True,
+    semantic: SemanticOption = None,
     cache_dir: CacheOption = None,
     baselines: Annotated[bool, typer.Option("--baselines/--no-baselines")] = True,
     rounds: Annotated[int, typer.Option("--rounds", help="bootstrap rounds")] = 1000,
@@ -152,7 +167,7 @@ def eval_(
 
 def bench(
     kb: KbOption = None,
-    semantic: SemanticOption = True,
+    semantic: SemanticOption = None,
     cache_dir: CacheOption = None,
     entries: Annotated[int, typer.Option("--entries", help="scaled KB size")] = 20000,
     queries: Annotated[int, typer.Option("--queries", help="timed matches per KB")] = 500,

@@ -156,10 +156,10 @@ class Knowledge(_Table):
 class Matching(_Table):
     """[matching]: decision thresholds of the matcher."""
 
-    tau_high: float = Field(default=0.6, ge=0, le=1)
-    tau_low: float = Field(default=0.3, ge=0, le=1)
+    tau_high: float = Field(default=0.65, ge=0, le=1)
+    tau_low: float = Field(default=0.25, ge=0, le=1)
     delta: float = Field(default=0.1, ge=0, le=1)
-    semantic: bool = True
+    semantic: bool = False
     cache_dir: str = "data/cache"
 
     @model_validator(mode="after")

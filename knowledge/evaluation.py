@@ -281,7 +281,7 @@ class Baseline:
         return out
 
 
-def baselines(matcher: Matcher, semantic: bool) -> list[Baseline]:
+def baselines(matcher: Matcher, semantic: bool = True) -> list[Baseline]:
     """B1 WRatio, B2 bm25s over jieba tokens, B3 e5 cosine (when semantic): raw phrasings."""
     import bm25s
     from rapidfuzz import fuzz, process, utils
@@ -487,7 +487,7 @@ def evaluate(
         rounds=rounds,
     )
     if with_baselines:
-        for b in baselines(matcher, matcher._emb is not None):
+        for b in baselines(matcher, semantic=True):
             bl_in, bl_out = b.run(inside), b.run(outside)
             bth = choose_thresholds(bl_in, gold, bl_out, with_delta=False)
             systems[b.name] = metrics(bl_in, gold, bl_out, bth, rounds=rounds)

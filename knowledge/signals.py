@@ -22,7 +22,7 @@ IntArray = npt.NDArray[np.int64]
 class BM25Index:
     """Okapi BM25 with precomputed per-posting weights; `scores` is a few numpy adds per term."""
 
-    __slots__ = ("_avgdl", "_b", "_idf", "_k1", "_postings", "n_docs")
+    __slots__ = ("_avgdl", "_b", "_idf", "_ids", "_k1", "_spans", "_weights", "n_docs")
 
     def __init__(self, docs: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> None:
         self.n_docs = len(docs)
@@ -40,10 +40,18 @@ class BM25Index:
         self._idf: dict[str, float] = {
             t: math.log(1 + (n - len(v) + 0.5) / (len(v) + 0.5)) for t, v in ids.items()
         }
-        self._postings: dict[str, tuple[IntArray, FloatArray]] = {
-            t: (np.asarray(ids[t], dtype=np.int64), np.asarray(tfs[t], dtype=np.float32))
-            for t in ids
-        }
+        # Postings in one flat array (CSR): term → (start, end); weights include the IDF.
+        self._spans: dict[str, tuple[int, int]] = {}
+        flat_ids: list[int] = []
+        flat_w: list[float] = []
+        for term, docs_of_term in ids.items():
+            start = len(flat_ids)
+            flat_ids.extend(docs_of_term)
+            idf = self._idf[term]
+            flat_w.extend(w * idf for w in tfs[term])
+            self._spans[term] = (start, len(flat_ids))
+        self._ids: IntArray = np.asarray(flat_ids, dtype=np.int64)
+        self._weights: FloatArray = np.asarray(flat_w, dtype=np.float32)
 
     def idf(self, term: str) -> float:
         """IDF of a term; unseen terms get the IDF of a term seen in one document."""
@@ -55,20 +63,21 @@ class BM25Index:
 
     def known(self, term: str) -> bool:
         """Return True if the term occurs in some document."""
-        return term in self._postings
+        return term in self._spans
 
     def df(self, term: str) -> int:
         """Number of documents holding the term."""
-        posting = self._postings.get(term)
-        return 0 if posting is None else len(posting[0])
+        span = self._spans.get(term)
+        return 0 if span is None else span[1] - span[0]
 
     def scores(self, terms: Sequence[str]) -> FloatArray:
         """BM25 score of every document for the distinct query terms."""
         out = np.zeros(self.n_docs, dtype=np.float32)
         for term in dict.fromkeys(terms):
-            posting = self._postings.get(term)
-            if posting is not None:
-                out[posting[0]] += posting[1] * np.float32(self._idf[term])
+            span = self._spans.get(term)
+            if span is not None:
+                lo, hi = span
+                out[self._ids[lo:hi]] += self._weights[lo:hi]
         return out
 
     def score_doc(self, terms: Sequence[str], doc: Sequence[str]) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import marshal
 import os
 import tempfile
 import threading
@@ -25,6 +26,7 @@ __all__ = [
     "WordTokenizer",
     "char_grams",
     "default_cache_dir",
+    "load_pinyin_keys",
     "pinyin_grams",
     "pinyin_keys",
 ]
@@ -247,21 +249,77 @@ def default_cache_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"lawbot-matcher-{user}"
 
 
+MIN_WORD_FREQ: Final = 10  # jieba words rarer than this are dropped from the dictionary
+
+
 def _base_dictionary(cache_dir: Path) -> tuple[dict[str, int], int]:
-    """Load jieba's main dictionary once per process (cache file under `cache_dir`)."""
+    """jieba's main dictionary without its rarest words, loaded once per process.
+
+    The pruned dictionary (105k words instead of 350k; loads in ~0.1 s instead of ~0.6 s) is
+    kept in `cache_dir/jieba-pruned-<n>.marshal`. Index and queries use the same dictionary, so
+    pruning only changes how obscure words split, never consistency.
+    """
     key = str(cache_dir)
     with _jieba_lock:
         if key not in _jieba_base:
-            import jieba
-
-            jieba.setLogLevel(logging.WARNING)
-            cache_dir.mkdir(parents=True, exist_ok=True)
-            tok: Any = jieba.Tokenizer()
-            tok.tmp_dir = str(cache_dir)
-            tok.cache_file = "jieba.cache"
-            tok.initialize()
-            _jieba_base[key] = (tok.FREQ, int(tok.total))
+            path = cache_dir / f"jieba-pruned-{MIN_WORD_FREQ}.marshal"
+            loaded = _read_marshal(path)
+            if loaded is None:
+                loaded = _prune_full_dictionary(cache_dir)
+                _write_marshal(path, loaded)
+            _jieba_base[key] = loaded
         return _jieba_base[key]
+
+
+def _prune_full_dictionary(cache_dir: Path) -> tuple[dict[str, int], int]:
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tok: Any = jieba.Tokenizer()
+    tok.tmp_dir = str(cache_dir)
+    tok.cache_file = "jieba.cache"
+    tok.initialize()
+    freq: dict[str, int] = {w: f for w, f in tok.FREQ.items() if f >= MIN_WORD_FREQ}
+    for word in list(freq):
+        for i in range(1, len(word)):
+            freq.setdefault(word[:i], 0)
+    return freq, int(tok.total)
+
+
+def _read_marshal(path: Path) -> Any:
+    try:
+        with path.open("rb") as fh:
+            return marshal.load(fh)
+    except (OSError, EOFError, ValueError, TypeError):
+        return None
+
+
+def _write_marshal(path: Path, data: Any) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        with tmp.open("wb") as fh:
+            marshal.dump(data, fh)
+        os.replace(tmp, path)
+    except OSError:  # a read-only cache only costs start-up time
+        pass
+
+
+_PINYIN: dict[str, str] = {}
+
+
+def load_pinyin_keys(cache_dir: Path) -> None:
+    """Load (or compute once and cache) the fuzzy pinyin key of every common CJK character."""
+    with _jieba_lock:
+        if _PINYIN:
+            return
+        path = cache_dir / "pinyin-keys.marshal"
+        table = _read_marshal(path)
+        if not isinstance(table, dict):
+            table = {chr(c): _compute_key(chr(c)) for c in range(0x4E00, 0xA000)}
+            _write_marshal(path, table)
+        _PINYIN.update(table)
 
 
 class WordTokenizer:
@@ -336,8 +394,13 @@ def char_grams(text: str) -> list[str]:
     return grams
 
 
-@lru_cache(maxsize=65536)
 def _char_key(ch: str) -> str:
+    got = _PINYIN.get(ch)
+    return got if got is not None else _compute_key(ch)
+
+
+@lru_cache(maxsize=4096)
+def _compute_key(ch: str) -> str:
     from pypinyin import Style, lazy_pinyin
 
     syl = lazy_pinyin(ch, style=Style.NORMAL, errors="ignore")

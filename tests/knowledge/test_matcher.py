@@ -278,3 +278,32 @@ def test_ask_json_contract(tmp_path: Path) -> None:
             assert {"law", "article"} <= set(obj["basis"][0])
         for s in obj["suggestions"]:
             assert set(s) == {"faq_id", "question", "score"}
+
+
+def test_index_cache_round_trip(tmp_path: Path) -> None:
+    settings = replace(LEXICAL, cache_dir=tmp_path)
+    built = Matcher(small_kb(), settings)
+    assert len(list(tmp_path.glob("index-*.pkl"))) == 1
+    loaded = Matcher(small_kb(), settings)
+    assert loaded.phrasings == built.phrasings
+    for text in ("宅机地被邻居占了", "离婚孩子抚养费", "工伤赔多少"):
+        a, b = built.match(text), loaded.match(text)
+        assert a.decision == b.decision
+        assert [(c.entry.id, c.score) for c in a.candidates] == [
+            (c.entry.id, c.score) for c in b.candidates
+        ]
+
+
+def test_changed_kb_gets_a_new_index(tmp_path: Path) -> None:
+    settings = replace(LEXICAL, cache_dir=tmp_path)
+    Matcher(small_kb(), settings)
+    kb = small_kb()
+    extra = make_entry("debt-iou", "借钱不还怎么办？", "借条到期了他不还钱")
+    same_fp = KnowledgeBase(
+        topics=(*kb.topics, Topic(key="debt", name="借贷", entries=(extra,))),
+        lexicon=kb.lexicon,
+        fingerprint=kb.fingerprint,  # same fingerprint, different content
+    )
+    matcher = Matcher(same_fp, settings)
+    assert len(list(tmp_path.glob("index-*.pkl"))) == 2
+    assert matcher.match("借钱不还怎么办").candidates[0].entry.id == "debt-iou"
