@@ -5,9 +5,9 @@ link, ask questions drawn from the knowledge base's phrasings with everyday nois
 characters, dialect words), a share of out-of-scope and vague messages and a few emergencies, pick
 suggestions, ask for the advisor and leave 👍/👎 — all with the service's clock set to past times.
 
-Two things have no service API yet and are written through storage directly (marked below):
-the advisor's answer and closing (the advisor flow lands with issue 6), and the times the
-repositories stamp with the wall clock (escalation created_at and its first event, feedback).
+Advisors claim, answer and close through the real advisor flow too. Only the times the
+repositories stamp with the wall clock (escalation events, feedback) are moved to demo time
+through storage (marked below).
 
 `bulk_demo_data` is ONLY for the report benchmark: raw inserts of many consultations at once,
 not through the service. Do not use it to demonstrate the bot.
@@ -151,7 +151,9 @@ def generate_demo_data(
             elif outcome.decision == Decision.ANSWER:
                 feedback += _maybe_feedback(service, sender, outcome, rng, moment)
             if outcome.consultation_id:
-                escalations += _advisor_reply(service, outcome.consultation_id, later, now, rng)
+                escalations += _advisor_reply(
+                    service, sender, outcome.consultation_id, later, now, rng
+                )
     finally:
         service.clock = saved_clock
     return DemoSummary(len(started), consultations, escalations, feedback)
@@ -184,51 +186,76 @@ def _maybe_feedback(
 
 def _advisor_reply(
     service: ConsultationService,
+    villager: Sender,
     consultation_id: int,
     moment: datetime,
     now: datetime,
     rng: random.Random,
 ) -> int:
-    """Backdate the escalation the service opened and play the advisor's part.
-
-    The advisor flow (claim, answer, close) lands with issue 6; until then the demo writes the
-    escalation's state and times directly through storage.
-    """
+    """Play the advisor's part through the real advisor flow: claim, answer, sometimes close."""
     with service.db.session() as session:
         escalation = session.exec(
             select(Escalation).where(Escalation.consultation_id == consultation_id)
         ).first()
         if escalation is None or escalation.id is None:
             return 0
-        escalation.created_at = moment
+        escalation_id, urgent, advisor_id = escalation.id, escalation.urgent, escalation.advisor_id
+        # The repositories stamp transition events with the wall clock; move them to demo time.
         session.execute(
             update(EscalationEvent)
-            .where(EscalationEvent.escalation_id == escalation.id)  # type: ignore[arg-type]
+            .where(EscalationEvent.escalation_id == escalation_id)  # type: ignore[arg-type]
             .values(at=moment)
         )
-        hours = rng.lognormvariate(math.log(3 if escalation.urgent else 8), 0.9)
-        first = moment + timedelta(hours=hours)
-        if rng.random() < 0.9 and first < now:
-            escalation.state = "answered"
-            escalation.first_response_at = first
-            escalation.claimed_at = first - timedelta(minutes=rng.randrange(1, 30))
-            if rng.random() < 0.8:
-                closed = first + timedelta(hours=rng.lognormvariate(math.log(20), 1.0))
-                if closed < now:
-                    escalation.state = "closed"
-                    escalation.closed_at = closed
-            if rng.random() < 0.4:
-                session.add(
-                    Feedback(
-                        consultation_id=consultation_id,
-                        villager_id=escalation.villager_id,
-                        target="advisor",
-                        helpful=rng.random() < 0.9,
-                        created_at=first + timedelta(hours=1),
-                    )
-                )
-        session.add(escalation)
+    if advisor_id is None:
+        return 1
+    advisor = Sender("telegram", advisor_id, advisor_id)
+    hours = rng.lognormvariate(math.log(3 if urgent else 8), 0.9)
+    first = moment + timedelta(hours=hours)
+    if rng.random() >= 0.9 or first >= now:
+        return 1
+    service.clock = _fixed(first - timedelta(minutes=rng.randrange(1, 30)))
+    service.act(advisor, f"ea:claim:{escalation_id}")
+    service.clock = _fixed(first)
+    service.advisor_command(advisor, "reply", f"{escalation_id} {rng.choice(ADVISOR_ANSWERS)}")
+    if rng.random() < 0.4:
+        service.clock = _fixed(first + timedelta(hours=1))
+        verdict = "y" if rng.random() < 0.9 else "n"
+        service.act(villager, f"ev:fb:{escalation_id}:{verdict}")
+        _backdate_feedback(service, consultation_id, first + timedelta(hours=1))
+    service.act(villager, f"ev:new:{escalation_id}")  # the demo villager's next message is new
+    closed = first + timedelta(hours=rng.lognormvariate(math.log(20), 1.0))
+    if rng.random() < 0.8 and closed < now:
+        service.clock = _fixed(closed)
+        service.advisor_command(advisor, "done", str(escalation_id))
+    with service.db.session() as session:
+        session.execute(
+            update(EscalationEvent)
+            .where(EscalationEvent.escalation_id == escalation_id)  # type: ignore[arg-type]
+            .where(EscalationEvent.at > now)  # type: ignore[arg-type]
+            .values(at=first)
+        )
     return 1
+
+
+ADVISOR_ANSWERS = (
+    "您好，这个情况要看具体证据，请把相关材料拍照发给我，我看了再详细答复您。",
+    "可以先找村人民调解委员会调解，调解不成再考虑起诉，我可以帮您写材料。",
+    "按规定您可以申请法律援助，带身份证和相关材料到镇司法所办理。",
+    "建议先和对方书面沟通并保留记录，有需要我们约个时间当面谈。",
+)
+
+
+def _backdate_feedback(
+    service: ConsultationService, consultation_id: int, moment: datetime
+) -> None:
+    # The repository stamps feedback with the wall clock; move it to the demo time.
+    with service.db.session() as session:
+        session.execute(
+            update(Feedback)
+            .where(Feedback.consultation_id == consultation_id)  # type: ignore[arg-type]
+            .where(Feedback.target == "advisor")  # type: ignore[arg-type]
+            .values(created_at=moment)
+        )
 
 
 # --- benchmark only -------------------------------------------------------------------------------
