@@ -177,6 +177,9 @@ def run(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     service = build_service(cfg)
     application = build_application(cfg, service, token)
+    from bot import reliability
+
+    reliability.install(application)  # journal every update before Telegram's offset moves past it
     try:
         if webhook:
             path = (
@@ -462,7 +465,7 @@ def _safe_url(url: str) -> str:
 
 
 def _register_commands() -> None:
-    from bot import cli_campaign, cli_matching, cli_report
+    from bot import cli_campaign, cli_matching, cli_ops, cli_report
     from knowledge.matcher import MatchSettings
 
     def configured_settings() -> MatchSettings:
@@ -473,6 +476,7 @@ def _register_commands() -> None:
     cli_matching.register(app, configured_settings)
     cli_report.register(app, get_config)
     cli_campaign.register(app, get_config)
+    cli_ops.register(app, get_config)
 
 
 _register_commands()

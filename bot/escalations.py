@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ __all__ = ["EscalationService", "in_quiet_hours"]
 logger = logging.getLogger(__name__)
 
 FOLLOW_UP_WINDOW = timedelta(days=7)
+_CARD_NUMBER = re.compile(r"^(?:📋 咨询|💬 咨询|⏰ 提醒：咨询) #(\d+)")
 OFFICE_LEVEL = 2
 
 
@@ -307,16 +309,21 @@ class EscalationService:
         return self._guarded(advisor, escalation_id, body)
 
     def reply_to_card(
-        self, advisor: Sender, chat_id: str, message_id: int, text: str
+        self, advisor: Sender, chat_id: str, message_id: int, text: str, card_text: str = ""
     ) -> Outcome | None:
-        """Answer through a Telegram reply to a card; None when the message is not a card."""
+        """Answer through a Telegram reply to a card; None when the message is not a card.
+
+        The card is found by its recorded message id, or else by the number in its first line
+        (the bot's own text): a card whose id was not recorded yet (or lost in a crash) works too.
+        """
         with self.db.session() as session:
             escalation = esc_repo.escalation_by_card(
                 session=session, chat_id=chat_id, message_id=message_id
             )
-        if escalation is None or escalation.id is None:
-            return None
-        return self.reply(advisor, escalation.id, text)
+        if escalation is not None and escalation.id is not None:
+            return self.reply(advisor, escalation.id, text)
+        found = _CARD_NUMBER.match(card_text)
+        return self.reply(advisor, int(found.group(1)), text) if found else None
 
     def request_call(self, advisor: Sender, escalation_id: int) -> Outcome:
         """Ask the villager for consent to share their phone number with the advisor."""

@@ -158,7 +158,7 @@ def topic_reply(topic: Topic, entries: Sequence[Entry]) -> Reply:
 def numbered_choice(text: str) -> int | None:
     """Read a typed choice 0–9 (elder mode), full-width digits included; None otherwise."""
     stripped = text.strip().translate(str.maketrans("０１２３４５６７８９", "0123456789"))
-    return int(stripped) if len(stripped) == 1 and stripped.isdigit() else None
+    return int(stripped) if len(stripped) == 1 and stripped.isdecimal() else None
 
 
 def _hours(hours: float) -> str:

@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlmodel import Session
 
@@ -140,12 +139,12 @@ class ConsultationService:
 
     def ask(self, sender: Sender, text: str, *, update_key: str | None = None) -> Outcome:
         """Answer a question: triage, match, record, and escalate what cannot be answered."""
-        text = text[:MAX_STORED_CHARS]
+        text = clean_text(text)[:MAX_STORED_CHARS]
         with self.db.session() as session:
-            if update_key and repo.consultation_by_update_key(
-                session=session, update_key=update_key
-            ):
-                return Outcome(duplicate=True)
+            if update_key:
+                recorded = repo.consultation_by_update_key(session=session, update_key=update_key)
+                if recorded is not None:
+                    return self._redeliver(session, recorded)
             villager = self._villager(session, sender)
             throttled = self._throttle(session, villager, text, update_key)
             if throttled is not None:
@@ -179,11 +178,12 @@ class ConsultationService:
         self, sender: Sender, kind: str, *, update_key: str | None = None, caption: str = ""
     ) -> Outcome:
         """Record a voice note, photo, sticker... and say what the bot can read."""
+        caption = clean_text(caption)[:MAX_STORED_CHARS]
         with self.db.session() as session:
-            if update_key and repo.consultation_by_update_key(
-                session=session, update_key=update_key
-            ):
-                return Outcome(duplicate=True)
+            if update_key:
+                recorded = repo.consultation_by_update_key(session=session, update_key=update_key)
+                if recorded is not None:
+                    return self._redeliver(session, recorded)
             villager = self._villager(session, sender)
             reply = Reply(texts.UNSUPPORTED.get(kind, texts.UNSUPPORTED["other"]))
             consultation = self._store(
@@ -193,10 +193,109 @@ class ConsultationService:
                 (reply,), consultation_id=consultation.id, decision=Decision.UNSUPPORTED
             )
 
+    # --- redelivery (exactly-once replies; see docs/reliability.md) ----------------------------
+
+    def mark_replied(self, update_key: str) -> None:
+        """Record that the reply to a channel update was handed over (after sending it)."""
+        with self.db.session() as session:
+            repo.mark_replied(session=session, update_key=update_key, at=self.clock())
+
+    def _redeliver(self, session: Session, consultation: Consultation) -> Outcome:
+        """A channel update seen before: nothing when it was answered, else the reply again.
+
+        The consultation was committed but the process stopped before the reply went out (or
+        before `mark_replied`): re-render the reply from the stored decision, FAQ id and
+        candidates, and re-send an advisor card whose delivery was never recorded. Nothing is
+        stored again, no escalation is opened twice.
+        """
+        if consultation.replied_at is not None:
+            return Outcome(duplicate=True)
+        villager = session.get(Villager, consultation.villager_id)
+        assert villager is not None
+        assert consultation.id is not None
+        logger.info(
+            "redelivered update for consultation %s: not answered yet, replying again",
+            consultation.id,
+        )
+        out = self._rerender(session, villager, consultation)
+        notices: tuple[Notice, ...] = ()
+        escalation = repo.escalation_of_consultation(
+            session=session, consultation_id=consultation.id
+        )
+        if (
+            escalation is not None
+            and escalation.id is not None
+            and escalation.notified_at is not None
+            and not repo.card_recorded(session=session, escalation_id=escalation.id)
+        ):
+            card = self.escalations.card(session, escalation)
+            recipients = [escalation.advisor_id] if escalation.advisor_id else []
+            if escalation.urgent:
+                recipients += [i for i in self.escalations.office_ids() if i not in recipients]
+            notices = tuple(
+                Notice(user_id=r, reply=card, escalation_id=escalation.id) for r in recipients
+            )
+        return Outcome(
+            out, notices, consultation_id=consultation.id, decision=consultation.decision
+        )
+
+    def _rerender(
+        self, session: Session, villager: Villager, consultation: Consultation
+    ) -> tuple[Reply, ...]:
+        assert consultation.id is not None
+        cid, elder, laws = consultation.id, villager.elder_mode, self.laws is not None
+        decision = consultation.decision
+        entry = self.kb.entry(consultation.faq_id or "")
+        village = self.config.village(consultation.village_code or villager.village_code)
+        if decision in (Decision.ANSWER, Decision.CHOICE) and entry is not None:
+            return (
+                replies.answer_reply(entry, consultation_id=cid, elder=elder, laws_available=laws),
+            )
+        if decision == Decision.SUGGEST:
+            entries = [e for i in _candidate_ids(consultation) if (e := self.kb.entry(i))]
+            if entries:
+                return (replies.suggest_reply(entries, consultation_id=cid, elder=elder),)
+            return (Reply(texts.CLARIFY),)
+        if decision == Decision.CLARIFY:
+            return (Reply(texts.CLARIFY if consultation.raw_text.strip() else texts.EMPTY),)
+        if decision == Decision.URGENT:
+            category = detect_risk(consultation.raw_text, self.kb.triage)
+            out: list[Reply] = []
+            if category is not None:
+                out.append(replies.urgent_reply(category, village))
+            if entry is not None:
+                out.append(
+                    replies.answer_reply(
+                        entry, consultation_id=cid, elder=elder, laws_available=laws
+                    )
+                )
+            return tuple(out) or (Reply(texts.BUSY),)
+        if decision == Decision.ESCALATE:
+            if village is None:
+                return (self._village_prompt(texts.ESCALATED_NO_VILLAGE),)
+            return (replies.escalated_reply(village, hours=self.config.sla.remind_hours),)
+        if decision == Decision.UNSUPPORTED:
+            return (Reply(texts.UNSUPPORTED.get(consultation.kind, texts.UNSUPPORTED["other"])),)
+        if decision == Decision.FOLLOW_UP:
+            assert villager.id is not None
+            escalation = repo.open_escalation_for_villager(
+                session=session, villager_id=villager.id
+            )
+            buttons = (
+                ((Button(texts.BUTTON_NEW_QUESTION, f"ev:new:{escalation.id}"),),)
+                if escalation is not None
+                else ()
+            )
+            return (Reply(texts.FOLLOW_UP_SENT, buttons),)
+        if decision == Decision.THROTTLED:
+            return ()
+        return (Reply(texts.CLARIFY),)
+
     # --- buttons ------------------------------------------------------------------------------
 
     def act(self, sender: Sender, action: str) -> Outcome:
         """Carry out a button's action; a malformed or foreign action gets a polite refusal."""
+        action = clean_text(action)
         name, _, arg = action.partition(":")
         if name == "ea":
             return self.escalations.advisor_action(sender, arg)
@@ -450,6 +549,7 @@ class ConsultationService:
 
     def advisor_command(self, sender: Sender, command: str, arg: str = "") -> Outcome:
         """Run an advisor command (/queue, /mine, /done, /stats_me, /reply); others are refused."""
+        arg = clean_text(arg)[:MAX_STORED_CHARS]
         if not self.escalations.is_advisor(sender.user_id):
             logger.warning(
                 "user %s on %s tried advisor command /%s", sender.user_id, sender.channel, command
@@ -476,15 +576,17 @@ class ConsultationService:
         return Outcome((Reply(texts.UNKNOWN_COMMAND),))
 
     def advisor_reply_to_card(
-        self, sender: Sender, chat_id: str, message_id: int, text: str
+        self, sender: Sender, chat_id: str, message_id: int, text: str, card_text: str = ""
     ) -> Outcome | None:
         """Answer an escalation by replying to its card; None when it is no card or no advisor."""
+        text = clean_text(text)[:MAX_STORED_CHARS]
         if not self.escalations.is_advisor(sender.user_id):
             return None
-        return self.escalations.reply_to_card(sender, chat_id, message_id, text)
+        return self.escalations.reply_to_card(sender, chat_id, message_id, text, card_text)
 
     def staff_drafts(self, sender: Sender, command: str, arg: str = "") -> Outcome:
         """Staff review of drafts in the bot: /drafts, /approve ID, /reject ID reason."""
+        arg = clean_text(arg)[:MAX_STORED_CHARS]
         if not self._is_staff(sender):
             logger.warning(
                 "user %s on %s tried staff command /%s", sender.user_id, sender.channel, command
@@ -777,6 +879,11 @@ class ConsultationService:
         return consultation
 
 
+def clean_text(text: str) -> str:
+    """Drop what no database stores: NUL characters (PostgreSQL text refuses them)."""
+    return text.replace("\x00", "") if "\x00" in text else text
+
+
 def _candidate_ids(consultation: Consultation) -> list[str]:
     try:
         data = json.loads(consultation.candidates or "[]")
@@ -787,8 +894,3 @@ def _candidate_ids(consultation: Consultation) -> list[str]:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def kb_dir_from(config: Config) -> Path | None:
-    """Return the configured KB directory, or None for the shipped one."""
-    return config.resolve(config.knowledge.kb_dir)

@@ -93,6 +93,9 @@ class Consultation(SQLModel, table=True):
     urgent: bool = False
     update_key: str | None = Field(default=None, max_length=64, unique=True)
     created_at: datetime = Field(default_factory=utcnow, index=True)
+    # when the reply to the update was handed to the channel (None: recorded, not yet answered;
+    # a redelivered update then gets the reply re-rendered, see docs/reliability.md)
+    replied_at: datetime | None = None
 
 
 class Escalation(SQLModel, table=True):

@@ -4,34 +4,48 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from storage.clock import utcnow
-from storage.models import Consultation, Escalation, EscalationEvent, Feedback, Villager
+from storage.models import (
+    Consultation,
+    Escalation,
+    EscalationEvent,
+    EscalationMessage,
+    EscalationTurn,
+    Feedback,
+    Villager,
+)
 
 __all__ = [
     "add_consultation",
     "add_escalation_event",
+    "card_recorded",
     "consultation_by_update_key",
     "count_recent_consultations",
+    "escalation_of_consultation",
     "forget_villager",
     "get_consultation",
     "get_or_create_villager",
     "get_villager",
+    "mark_replied",
     "open_escalation",
     "open_escalation_for_villager",
     "popular_faq_ids",
     "pseudonym",
+    "purge_older_than",
     "recent_consultations",
     "record_feedback",
     "villager_summary",
 ]
 
 FORGOTTEN = "（已删除）"
+PURGED = "（已过保存期限）"
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)  # last_seen_at is not rewritten more often
 
 
 def pseudonym(channel: str, channel_user_id: str) -> str:
@@ -71,6 +85,20 @@ def get_or_create_villager(
             if found is None:
                 raise
             villager = found
+        else:
+            return villager
+    # One UPDATE less per message: last_seen_at has a one-minute resolution, so a villager
+    # already seen within the minute, active and in the same chat, is not written again.
+    seen = villager.last_seen_at
+    if seen is not None and seen.tzinfo is None:
+        seen = seen.replace(tzinfo=UTC)
+    if (
+        villager.active
+        and (chat_id is None or villager.chat_id == chat_id)
+        and seen is not None
+        and timedelta(0) <= now - seen < LAST_SEEN_RESOLUTION
+    ):
+        return villager
     villager.last_seen_at = now
     villager.active = True
     if chat_id is not None:
@@ -257,3 +285,52 @@ def forget_villager(*, session: Session, villager: Villager) -> int:
     session.add(villager)
     session.flush()
     return len(consultations)
+
+
+def mark_replied(*, session: Session, update_key: str, at: datetime) -> bool:
+    """Stamp the consultation of a channel update as answered; False when none is unanswered."""
+    statement = (
+        update(Consultation)
+        .where(col(Consultation.update_key) == update_key)
+        .where(col(Consultation.replied_at).is_(None))
+        .values(replied_at=at)
+    )
+    result = session.exec(statement)
+    return bool(result.rowcount)
+
+
+def escalation_of_consultation(*, session: Session, consultation_id: int) -> Escalation | None:
+    """Return the escalation opened for a consultation, or None."""
+    statement = select(Escalation).where(Escalation.consultation_id == consultation_id)
+    return session.exec(statement).first()
+
+
+def card_recorded(*, session: Session, escalation_id: int) -> bool:
+    """Tell whether any card of the escalation reached an advisor (its message id is known)."""
+    statement = select(EscalationMessage.id).where(
+        EscalationMessage.escalation_id == escalation_id
+    )
+    return session.exec(statement).first() is not None
+
+
+def purge_older_than(*, session: Session, before: datetime) -> dict[str, int]:
+    """Anonymise the texts of consultations (and advisor exchanges) created before `before`.
+
+    Rows, decisions, FAQ ids, topics and villages stay, so every count and report keeps its
+    numbers; only what the villager wrote (and the advisors' turns about it) is replaced.
+    Idempotent: already purged rows are not touched again.
+    """
+    consultations = session.exec(
+        update(Consultation)
+        .where(col(Consultation.created_at) < before)
+        .where(col(Consultation.raw_text).not_in([PURGED, FORGOTTEN]))
+        .values(raw_text=PURGED, normalized_text="")
+    ).rowcount
+    turns = session.exec(
+        update(EscalationTurn)
+        .where(col(EscalationTurn.at) < before)
+        .where(col(EscalationTurn.text) != PURGED)
+        .values(text=PURGED)
+    ).rowcount
+    session.flush()
+    return {"consultations": int(consultations or 0), "turns": int(turns or 0)}

@@ -101,3 +101,20 @@ def service_fixture(
     service = ConsultationService.create(config, kb, matcher, db)
     service.laws = LawLibrary(laws_dir)
     return service
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the backend marker."""
+    config.addinivalue_line(
+        "markers",
+        "backend(name): runs only in the suite run against that database (sqlite|postgresql)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (not skip) tests written for the other database; each run covers its own."""
+    current = "postgresql" if postgres_url() else "sqlite"
+    other = [i for i in items if (m := i.get_closest_marker("backend")) and m.args[0] != current]
+    if other:
+        config.hook.pytest_deselected(items=other)
+        items[:] = [i for i in items if i not in other]

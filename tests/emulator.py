@@ -3,7 +3,9 @@
 Speaks the wire format (form-encoded or JSON parameters, `{"ok": ..., "result": ...}`), keeps a
 queue of updates for getUpdates with offsets and long-polling, records every call, can post
 updates to a webhook instead, and injects faults per method: 429 with retry_after, 403, 400,
-5xx and timeouts (a response held back longer than the client waits).
+5xx, connection resets and timeouts (a response held back longer than the client waits), also
+at random with a seed (`chaos`). `redeliver` hands out an update again, as Telegram does for an
+update whose offset was not confirmed.
 """
 
 from __future__ import annotations
@@ -39,6 +41,26 @@ class Fault:
     probability: float = 1.0
     delay: float = 0.0  # seconds to hold the response (timeouts)
     chat_id: str | None = None  # only calls to this chat (None: any)
+    reset: bool = False  # close the connection without an answer (connection reset)
+
+
+RESET = 0  # Fault.status of a connection reset (no HTTP answer at all)
+
+
+def chaos_faults(rate: float, *, times: int = 1_000_000) -> list[Fault]:
+    """A seeded mix of transient faults, each at `rate` per call: 429, 500, 502, reset, timeout.
+
+    Only faults after which nothing was delivered: a client that retries them sends once.
+    """
+    return [
+        Fault(
+            429, "Too Many Requests: retry after 1", retry_after=1, probability=rate, times=times
+        ),
+        Fault(500, "Internal Server Error", probability=rate, times=times),
+        Fault(502, "Bad Gateway", probability=rate, times=times),
+        Fault(RESET, "connection reset", reset=True, probability=rate, times=times),
+        Fault(504, "Gateway Timeout", delay=0.3, probability=rate, times=times),
+    ]
 
 
 @dataclass
@@ -65,11 +87,16 @@ class Emulator:
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _confirmed: int = 0
+    handed_out: dict[int, dict[str, Any]] = field(default_factory=dict)  # by update_id
     _server: ThreadingHTTPServer | None = None
     _random: random.Random = field(init=False)
 
+    first_update_id: int = 1  # start elsewhere to share a database with earlier runs
+
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
+        if self.first_update_id != 1:
+            self._update_ids = itertools.count(self.first_update_id)
 
     # --- server ---------------------------------------------------------------------------
     def start(self) -> str:
@@ -78,6 +105,9 @@ class Emulator:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm
+            # and the client's delayed ACK add ~40 ms to every answer
+            disable_nagle_algorithm = True
 
             def do_POST(self) -> None:
                 emulator._serve(self)
@@ -87,7 +117,11 @@ class Emulator:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                return  # a client that hung up (or a reset we injected) is not news
+
+        self._server = Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return f"http://127.0.0.1:{self._server.server_address[1]}/bot"
@@ -121,6 +155,36 @@ class Emulator:
                         fault.times -= 1
                         return fault
         return None
+
+    def chaos(self, method: str, rate: float, *, times: int = 1_000_000) -> None:
+        """Inject the seeded mix of `chaos_faults` on a method (`*` for every method)."""
+        for fault in chaos_faults(rate, times=times):
+            self.fail(method, fault)
+
+    def clear_faults(self) -> None:
+        """Remove every injected fault."""
+        with self._lock:
+            self.faults.clear()
+
+    def injected(self) -> dict[str, int]:
+        """Count the faulty answers given, by method."""
+        with self._lock:
+            counts: dict[str, int] = {}
+            for call in self.calls:
+                if not call.ok:
+                    counts[call.method] = counts.get(call.method, 0) + 1
+            return counts
+
+    def redeliver(self, update_id: int) -> bool:
+        """Queue an update handed out before again (as Telegram does for unconfirmed ones)."""
+        with self._lock:
+            found = self.handed_out.get(update_id)
+            if found is None or any(u["update_id"] == update_id for u in self.updates):
+                return False
+            self.updates.append(found)
+            self.updates.sort(key=lambda u: int(u["update_id"]))
+            self._lock.notify_all()
+            return True
 
     # --- updates --------------------------------------------------------------------------
     def _user(self, user_id: int, first_name: str = "村民") -> dict[str, Any]:
@@ -267,6 +331,12 @@ class Emulator:
         if fault is not None:
             if fault.delay:
                 time.sleep(fault.delay)
+            if fault.reset:
+                self._record(method, params, ok=False)
+                with contextlib.suppress(OSError):
+                    handler.connection.shutdown(2)  # SHUT_RDWR: the client sees a reset
+                handler.close_connection = True
+                return None
             body: dict[str, Any] = {
                 "ok": False,
                 "error_code": fault.status,
@@ -405,4 +475,7 @@ class Emulator:
                 self.updates = [u for u in self.updates if u["update_id"] >= offset]
             while not self.updates and time.monotonic() < deadline:
                 self._lock.wait(timeout=deadline - time.monotonic())
-            return list(self.updates[:limit])
+            batch = list(self.updates[:limit])
+            for update in batch:
+                self.handed_out[int(update["update_id"])] = update
+            return batch

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 
@@ -10,6 +9,7 @@ from telegram import Message, Update
 from telegram.constants import ChatType
 from telegram.ext import ContextTypes
 
+from bot import reliability
 from bot.service import ConsultationService, Outcome, Sender
 from bot.telegram.send import deliver
 
@@ -51,15 +51,37 @@ def _update_key(update: Update) -> str:
 
 
 async def _run(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, call: Callable[[Sender], Outcome]
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    call: Callable[[Sender], Outcome],
+    *,
+    update_key: str | None = None,
 ) -> None:
+    """Run a service call (retried while the database is unavailable) and deliver its outcome.
+
+    With `update_key` (messages recorded under the update id) the consultation is stamped as
+    answered once the replies went out, so a redelivered update is not answered twice.
+    """
     sender = _sender(update)
     chat = update.effective_chat
     if sender is None or chat is None:
         return
-    outcome = await asyncio.to_thread(call, sender)
-    if not outcome.duplicate:
-        await deliver(context.bot, chat.id, outcome, get_service(context))
+    service = get_service(context)
+    outcome = await reliability.call_with_retry(
+        context, update, lambda: call(sender), chat_id=chat.id
+    )
+    if outcome is None:
+        return  # held: the database stayed unavailable; spooled for replay
+    if outcome.duplicate:
+        return
+    await deliver(context.bot, chat.id, outcome, service)
+    if update_key is not None and outcome.consultation_id is not None:
+        try:
+            await reliability.retry_db(lambda: service.mark_replied(update_key))
+        except Exception as exc:  # the reply went out; a redelivery may repeat it once
+            if not reliability.is_transient(exc):
+                raise
+            logger.warning("could not stamp %s as answered: database unavailable", update_key)
 
 
 def command(name: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], object]:
@@ -111,14 +133,16 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     original = message.reply_to_message
     if original is not None and message.chat.type == ChatType.PRIVATE:
         chat_id, card_id = str(message.chat.id), original.message_id
+        from_bot = original.from_user is not None and original.from_user.id == context.bot.id
+        card_text = (original.text or "") if from_bot else ""
 
         def answer_or_ask(s: Sender) -> Outcome:
-            answered = service.advisor_reply_to_card(s, chat_id, card_id, text)
+            answered = service.advisor_reply_to_card(s, chat_id, card_id, text, card_text)
             return answered if answered is not None else service.ask(s, text, update_key=key)
 
-        await _run(update, context, answer_or_ask)
+        await _run(update, context, answer_or_ask, update_key=key)
         return
-    await _run(update, context, lambda s: service.ask(s, text, update_key=key))
+    await _run(update, context, lambda s: service.ask(s, text, update_key=key), update_key=key)
 
 
 def advisor_command(name: str) -> Callable[[Update, ContextTypes.DEFAULT_TYPE], object]:
@@ -190,7 +214,10 @@ async def other_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     key = _update_key(update)
     caption = message.caption or ""
     await _run(
-        update, context, lambda s: service.unsupported(s, kind, update_key=key, caption=caption)
+        update,
+        context,
+        lambda s: service.unsupported(s, kind, update_key=key, caption=caption),
+        update_key=key,
     )
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
-from telegram import Bot, KeyboardButton, ReplyKeyboardMarkup, ReplyKeyboardRemove
-from telegram.error import Forbidden, TelegramError
+from telegram import Bot, KeyboardButton, Message, ReplyKeyboardMarkup, ReplyKeyboardRemove
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot import texts
 from bot.outcomes import Notice, Outcome
@@ -20,6 +21,8 @@ logger = logging.getLogger(__name__)
 TELEGRAM_LIMIT = 4096
 CHANNEL = "telegram"
 MAX_FAILOVER_ROUNDS = 3
+SEND_ATTEMPTS = 4
+SEND_RETRY_DELAY = 0.2
 
 
 def _keyboard(reply: Reply) -> object:
@@ -35,14 +38,44 @@ def _keyboard(reply: Reply) -> object:
 async def deliver(
     bot: Bot, chat_id: int | str, outcome: Outcome, service: ConsultationService
 ) -> None:
-    """Send the replies in order, then the notices; a notice that fails is logged, not raised."""
+    """Send the replies in order, then the notices; a notice that fails is logged, not raised.
+
+    A network error or a 5xx is retried a few times with backoff (the Bot API answered nothing
+    useful, so nothing was delivered); a chat that is gone (403 blocked, 400 chat not found)
+    ends the delivery with a warning: there is nobody to answer.
+    """
     for reply in outcome.replies:
-        await bot.send_message(
-            chat_id=chat_id,
-            text=reply.text[:TELEGRAM_LIMIT],
-            reply_markup=_keyboard(reply),  # type: ignore[arg-type]
-        )
+        try:
+            await _send_retrying(
+                bot,
+                chat_id=chat_id,
+                text=reply.text[:TELEGRAM_LIMIT],
+                reply_markup=_keyboard(reply),
+            )
+        except (Forbidden, BadRequest) as exc:
+            logger.warning("reply to chat %s not delivered: %s", chat_id, exc)
+            break
     await deliver_notices(bot, outcome.notices, service)
+
+
+async def _send_retrying(bot: Bot, **params: object) -> Message:
+    delay = SEND_RETRY_DELAY
+    for attempt in range(SEND_ATTEMPTS):
+        try:
+            return await bot.send_message(**params)  # type: ignore[arg-type]
+        except RetryAfter as exc:
+            if attempt == SEND_ATTEMPTS - 1:
+                raise
+            wait = exc.retry_after
+            await asyncio.sleep(
+                wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            )
+        except NetworkError as exc:  # includes TimedOut; BadRequest/Forbidden are not retried
+            if isinstance(exc, BadRequest) or attempt == SEND_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(delay)
+            delay *= 2
+    raise AssertionError("unreachable")
 
 
 async def deliver_notices(
@@ -56,10 +89,11 @@ async def deliver_notices(
             if notice.channel != CHANNEL:
                 continue  # console villagers read their answers from the inbox
             try:
-                sent = await bot.send_message(
+                sent = await _send_retrying(
+                    bot,
                     chat_id=notice.user_id,
                     text=notice.reply.text[:TELEGRAM_LIMIT],
-                    reply_markup=_keyboard(notice.reply),  # type: ignore[arg-type]
+                    reply_markup=_keyboard(notice.reply),
                 )
             except Forbidden:
                 logger.warning("notice to %s refused: the user blocked the bot", notice.user_id)

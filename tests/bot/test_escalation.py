@@ -281,3 +281,20 @@ def test_the_console_villager_sees_the_advisor_answer_in_the_inbox(
     inbox = service.inbox(CONSOLE_VILLAGER)
     assert "明天上午来村委会" in inbox.replies[0].text
     assert service.inbox(CONSOLE_VILLAGER).replies == ()
+
+
+def test_a_reply_to_a_card_whose_message_id_was_not_recorded_still_finds_it(
+    service: ConsultationService, config: Config, clock: Clock
+) -> None:
+    advisor, _, _ = _people(config)
+    outcome, escalation_id = _escalate(service)
+    [card] = outcome.notices
+    answered = service.advisor_reply_to_card(
+        advisor, advisor.user_id, 424242, "我下午打电话给您。", card.reply.text
+    )
+    assert answered is not None
+    assert answered.replies[0].text == texts.REPLY_SENT.format(id=escalation_id)
+    assert (
+        service.advisor_reply_to_card(advisor, advisor.user_id, 424243, "随便说说", "这不是卡片")
+        is None
+    )
