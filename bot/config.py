@@ -102,7 +102,7 @@ class Village(_Table):
 
     name: str
     code: str
-    advisor_name: str = "村法律顾问"
+    advisor_name: str = ""  # how villagers address the advisor, e.g. 张律师
     advisor_id: int | None = None
     backup_advisor_id: int | None = None
 

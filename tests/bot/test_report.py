@@ -73,7 +73,7 @@ def test_json_numbers_and_small_cells(report: rp.Report) -> None:
     assert d["by_month"][0]["questions"] == 5
     assert d["by_month"][0]["by_decision"]["answer"] == 3
     advisors = {a["advisor_id"]: a for a in d["advisors"]}
-    assert advisors["100000101"]["name"] == "外洪村法律顾问"
+    assert advisors["100000101"]["name"] == "张律师（示例）"
     assert advisors["100000101"]["escalations"] == "<3"  # 3 escalations but only A and B
     assert advisors["100000102"]["escalations"] == "<3"
     assert d["gaps"][0]["count"] == "<3"  # two villagers asked it
