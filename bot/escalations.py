@@ -29,7 +29,7 @@ from storage import repositories as repo
 from storage.db import Database
 from storage.models import Consultation, Escalation, EscalationState, FaqDraft, Feedback, Villager
 
-__all__ = ["EscalationService", "in_quiet_hours"]
+__all__ = ["EscalationService", "guesses", "in_quiet_hours"]
 
 logger = logging.getLogger(__name__)
 
@@ -155,8 +155,8 @@ class EscalationService:
         ]
         if note:
             lines.append(note)
-        guesses = _guesses(consultation)
-        entries = [(self.kb.entry(i), score) for i, score in guesses]
+        stored = guesses(consultation)
+        entries = [(self.kb.entry(i), score) for i, score in stored]
         named = [(e.question, s) for e, s in entries if e is not None]
         if named:
             lines.append(texts.CARD_GUESSES)
@@ -393,8 +393,8 @@ class EscalationService:
             consultation = repo.get_consultation(
                 session=session, consultation_id=escalation.consultation_id
             )
-            guesses = _guesses(consultation)
-            guess = self.kb.entry(guesses[0][0]) if guesses else None
+            stored = guesses(consultation)
+            guess = self.kb.entry(stored[0][0]) if stored else None
             draft = esc_repo.add_draft(
                 session=session,
                 draft=FaqDraft(
@@ -742,7 +742,8 @@ class EscalationService:
         ]
 
 
-def _guesses(consultation: Consultation | None) -> list[tuple[str, float]]:
+def guesses(consultation: Consultation | None) -> list[tuple[str, float]]:
+    """Return the matcher's stored candidates of a consultation as (faq id, score), best first."""
     if consultation is None or not consultation.candidates:
         return []
     try:

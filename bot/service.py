@@ -24,7 +24,7 @@ from sqlmodel import Session
 from bot import replies, texts
 from bot.config import Config, Village
 from bot.drafts import DraftError, DraftService
-from bot.escalations import EscalationService
+from bot.escalations import EscalationService, guesses
 from bot.outcomes import Notice, Outcome, Sender
 from bot.privacy import mask_numbers
 from bot.replies import Button, Reply
@@ -885,11 +885,7 @@ def clean_text(text: str) -> str:
 
 
 def _candidate_ids(consultation: Consultation) -> list[str]:
-    try:
-        data = json.loads(consultation.candidates or "[]")
-    except ValueError:
-        return []
-    return [str(item[0]) for item in data if isinstance(item, list) and item]
+    return [faq_id for faq_id, _ in guesses(consultation)]
 
 
 def _aware(moment: datetime) -> datetime:
