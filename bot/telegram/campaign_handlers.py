@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
     Application,
@@ -40,6 +39,7 @@ from bot.campaigns import (
     Transient,
 )
 from bot.replies import Reply
+from bot.telegram.guards import Handler, staff_only
 from bot.telegram.keyboards import markup
 
 __all__ = [
@@ -63,8 +63,6 @@ CAMPAIGN_COMMANDS = {
     "cancel": "取消一次推送",
     "broadcast": "发送临时通知",
 }
-
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
 
 
 # --- sender adapter ---------------------------------------------------------------------------
@@ -179,24 +177,14 @@ def _remove_job(application: Application, job_id: str) -> None:  # type: ignore[
 
 
 def _staff_only(name: str, body: Handler) -> Handler:
-    async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        user, chat, message = update.effective_user, update.effective_chat, update.message
-        if user is None or chat is None or message is None:
-            raise ApplicationHandlerStop
-        service = _service(context)
-        if not service.config.is_staff(user.id):
-            logger.warning("refused /%s to non-staff user %s", name, user.id)
-            await message.reply_text(texts.CAMPAIGN_STAFF_ONLY)
-            raise ApplicationHandlerStop
-        if chat.type != ChatType.PRIVATE:
-            await message.reply_text(texts.CAMPAIGN_PRIVATE_ONLY)
-            raise ApplicationHandlerStop
-        logger.info("/%s by staff user %s", name, user.id)
-        await body(update, context)
-        raise ApplicationHandlerStop
-
-    handle.__name__ = f"campaign_{name}"
-    return handle
+    return staff_only(
+        name,
+        body,
+        config_of=lambda context: _service(context).config,
+        refusal=texts.CAMPAIGN_STAFF_ONLY,
+        private_only=texts.CAMPAIGN_PRIVATE_ONLY,
+        prefix="campaign",
+    )
 
 
 def _when(service: CampaignService, moment: datetime) -> str:

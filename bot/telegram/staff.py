@@ -10,18 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import tempfile
-from collections.abc import Callable, Coroutine
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from telegram import Update
-from telegram.constants import ChatType
-from telegram.ext import Application, ApplicationHandlerStop, CommandHandler, ContextTypes
+from telegram.ext import Application, CommandHandler, ContextTypes
 
 from bot import report as rp
 from bot import texts
 from bot.service import ConsultationService
+from bot.telegram.guards import Handler, staff_only
 from bot.telegram.handlers import get_service
 
 __all__ = ["STAFF_COMMANDS", "register_staff_handlers"]
@@ -35,28 +33,16 @@ STAFF_COMMANDS = {
 }
 GROUP = -1
 
-Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Coroutine[Any, Any, None]]
-
 
 def _staff_only(name: str, body: Handler) -> Handler:
-    async def handle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        user, chat, message = update.effective_user, update.effective_chat, update.message
-        if user is None or chat is None or message is None:
-            raise ApplicationHandlerStop
-        service = get_service(context)
-        if not service.config.is_staff(user.id):
-            logger.warning("refused /%s to non-staff user %s", name, user.id)
-            await message.reply_text(texts.STATS_STAFF_ONLY)
-            raise ApplicationHandlerStop
-        if chat.type != ChatType.PRIVATE:
-            await message.reply_text(texts.STATS_PRIVATE_ONLY)
-            raise ApplicationHandlerStop
-        logger.info("/%s by staff user %s", name, user.id)
-        await body(update, context)
-        raise ApplicationHandlerStop
-
-    handle.__name__ = f"staff_{name}"
-    return handle
+    return staff_only(
+        name,
+        body,
+        config_of=lambda context: get_service(context).config,
+        refusal=texts.STATS_STAFF_ONLY,
+        private_only=texts.STATS_PRIVATE_ONLY,
+        prefix="staff",
+    )
 
 
 def _months(service: ConsultationService, now: datetime) -> tuple[rp.Report, rp.Report]:
