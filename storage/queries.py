@@ -51,7 +51,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, SQLModel
 
-from storage.clock import utcnow
+from storage.clock import as_utc, utcnow
 from storage.models import Decision, EscalationState
 
 __all__ = [
@@ -609,7 +609,7 @@ def ledger_rows(
     )
     for created, village, topic, decision, advisor, wait in _run(session, statement):
         yield LedgerRow(
-            created if created.tzinfo else created.replace(tzinfo=UTC),
+            as_utc(created),
             village,
             topic,
             decision,

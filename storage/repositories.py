@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.clock import utcnow
+from storage.clock import as_utc, utcnow
 from storage.models import (
     Consultation,
     Escalation,
@@ -89,9 +89,7 @@ def get_or_create_villager(
             return villager
     # One UPDATE less per message: last_seen_at has a one-minute resolution, so a villager
     # already seen within the minute, active and in the same chat, is not written again.
-    seen = villager.last_seen_at
-    if seen is not None and seen.tzinfo is None:
-        seen = seen.replace(tzinfo=UTC)
+    seen = as_utc(villager.last_seen_at) if villager.last_seen_at is not None else None
     if (
         villager.active
         and (chat_id is None or villager.chat_id == chat_id)
