@@ -14,7 +14,7 @@ import re
 import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from sqlmodel import Session
 
@@ -26,6 +26,7 @@ from bot.replies import Button, Reply
 from knowledge.models import KnowledgeBase
 from storage import escalations as esc_repo
 from storage import repositories as repo
+from storage.clock import as_utc
 from storage.db import Database
 from storage.models import Consultation, Escalation, EscalationState, FaqDraft, Feedback, Villager
 
@@ -42,10 +43,6 @@ def in_quiet_hours(moment: datetime, start: time, end: time) -> bool:
     """Tell whether a local time falls in quiet hours (which may wrap past midnight)."""
     now = moment.time()
     return start <= now < end if start <= end else now >= start or now < end
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass
@@ -126,7 +123,7 @@ class EscalationService:
         return [escalation.advisor_id] if escalation.advisor_id else self.office_ids()
 
     def _quiet(self, now: datetime) -> bool:
-        local = _aware(now).astimezone(self.config.town.tz)
+        local = as_utc(now).astimezone(self.config.town.tz)
         return in_quiet_hours(local, self.config.sla.quiet_start, self.config.sla.quiet_end)
 
     def card(self, session: Session, escalation: Escalation, *, note: str = "") -> Reply:
@@ -173,7 +170,7 @@ class EscalationService:
             lines.append(texts.CARD_HISTORY)
             tz = self.config.town.tz
             lines += [
-                f"· {_aware(c.created_at).astimezone(tz):%m-%d} {mask_numbers(c.raw_text)[:30]}（{c.decision}）"
+                f"· {as_utc(c.created_at).astimezone(tz):%m-%d} {mask_numbers(c.raw_text)[:30]}（{c.decision}）"
                 for c in history
             ]
         lines.append(texts.CARD_HOWTO.format(id=escalation.id))
@@ -443,7 +440,7 @@ class EscalationService:
                     session=session, consultation_id=row.consultation_id
                 )
                 village = self.config.village(row.village_code)
-                hours = (now - _aware(row.created_at)).total_seconds() / 3600
+                hours = (now - as_utc(row.created_at)).total_seconds() / 3600
                 lines.append(
                     texts.QUEUE_LINE.format(
                         id=row.id,
@@ -528,29 +525,28 @@ class EscalationService:
             return notices + [Notice(user_id=s, reply=warning) for s in staff]
 
     # --- villager side --------------------------------------------------------------------
-    def has_thread(self, session: Session, villager: Villager) -> bool:
-        """Tell whether the villager's next message belongs to an open escalation."""
+    def open_thread(self, session: Session, villager: Villager) -> Escalation | None:
+        """Return the open escalation the villager's next message belongs to, or None."""
         assert villager.id is not None
         escalation = repo.open_escalation_for_villager(session=session, villager_id=villager.id)
-        return (
-            escalation is not None
-            and escalation.thread_open
-            and escalation.state in esc_repo.ACTIVE_STATES
-            and self.clock() - _aware(escalation.created_at) <= FOLLOW_UP_WINDOW
-        )
+        if (
+            escalation is None
+            or not escalation.thread_open
+            or escalation.state not in esc_repo.ACTIVE_STATES
+            or self.clock() - as_utc(escalation.created_at) > FOLLOW_UP_WINDOW
+        ):
+            return None
+        return escalation
 
     def follow_up(
-        self, session: Session, villager: Villager, consultation: Consultation
-    ) -> Outcome | None:
-        """Route a villager's message inside an open escalation to its advisor, or None."""
-        assert villager.id is not None
-        escalation = repo.open_escalation_for_villager(session=session, villager_id=villager.id)
-        if escalation is None or escalation.id is None or not escalation.thread_open:
-            return None
-        if escalation.state not in esc_repo.ACTIVE_STATES:
-            return None
-        if self.clock() - _aware(escalation.created_at) > FOLLOW_UP_WINDOW:
-            return None
+        self,
+        session: Session,
+        villager: Villager,
+        consultation: Consultation,
+        escalation: Escalation,
+    ) -> Outcome:
+        """Route a villager's message inside an open escalation (see `open_thread`) to its advisor."""
+        assert escalation.id is not None
         esc_repo.add_turn(
             session=session,
             escalation_id=escalation.id,
@@ -666,7 +662,7 @@ class EscalationService:
             for escalation in esc_repo.sla_candidates(session=session):
                 if quiet and not escalation.urgent:
                     continue
-                age = now - _aware(escalation.created_at)
+                age = now - as_utc(escalation.created_at)
                 if escalation.notified_at is None:
                     escalation.notified_at = now
                     session.add(escalation)

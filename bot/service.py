@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
@@ -33,7 +33,7 @@ from knowledge.matcher import Matcher, MatchResult
 from knowledge.models import Entry, KnowledgeBase
 from knowledge.triage import detect_risk
 from storage import repositories as repo
-from storage.clock import utcnow
+from storage.clock import as_utc, utcnow
 from storage.db import Database
 from storage.models import Consultation, Decision, Villager
 
@@ -161,13 +161,12 @@ class ConsultationService:
             category = detect_risk(text, self.kb.triage)
             if category is not None:
                 return self._urgent(session, villager, text, category.key, update_key)
-            if self.escalations.has_thread(session, villager):
+            thread = self.escalations.open_thread(session, villager)
+            if thread is not None:
                 consultation = self._store(
                     session, villager, text, Decision.FOLLOW_UP, update_key=update_key
                 )
-                routed = self.escalations.follow_up(session, villager, consultation)
-                if routed is not None:
-                    return routed
+                return self.escalations.follow_up(session, villager, consultation, thread)
             started = time.perf_counter()
             with self._match_lock:
                 result = self.matcher.match(text)
@@ -733,7 +732,7 @@ class ConsultationService:
         )
         if last is None or last.decision != Decision.SUGGEST or last.id is None:
             return None
-        if self.clock() - _aware(last.created_at) > CHOICE_WINDOW:
+        if self.clock() - as_utc(last.created_at) > CHOICE_WINDOW:
             return None
         if choice == 0:
             return self._to_advisor(session, villager, str(last.id))
@@ -865,7 +864,7 @@ class ConsultationService:
         )
         if last is None or last.decision != Decision.ESCALATE:
             return None
-        if self.clock() - _aware(last.created_at) > PENDING_ESCALATION_WINDOW:
+        if self.clock() - as_utc(last.created_at) > PENDING_ESCALATION_WINDOW:
             return None
         existing = repo.open_escalation_for_villager(session=session, villager_id=villager.id)
         return None if existing is not None and existing.consultation_id == last.id else last
@@ -886,7 +885,3 @@ def clean_text(text: str) -> str:
 
 def _candidate_ids(consultation: Consultation) -> list[str]:
     return [faq_id for faq_id, _ in guesses(consultation)]
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
