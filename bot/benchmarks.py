@@ -20,7 +20,7 @@ from storage import repositories as repo
 from storage.db import Database
 from storage.models import Consultation
 
-__all__ = ["Timing", "pipeline_throughput", "storage_cost"]
+__all__ = ["Timing", "nearest_percentile", "pipeline_throughput", "storage_cost"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,10 @@ class Timing:
         return self.count / self.seconds if self.seconds else 0.0
 
 
-def _percentile(values: list[float], q: float) -> float:
+def nearest_percentile(values: list[float], q: float) -> float:
+    """Return the nearest-rank q-th percentile of the values (0.0 for none)."""
+    if not values:
+        return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
@@ -66,7 +69,7 @@ def storage_cost(db: Database, *, count: int = 1000, villagers: int = 100) -> Ti
             )
         samples.append((time.perf_counter() - t0) * 1000)
     elapsed = time.perf_counter() - started
-    return Timing(count, elapsed, statistics.median(samples), _percentile(samples, 0.99))
+    return Timing(count, elapsed, statistics.median(samples), nearest_percentile(samples, 0.99))
 
 
 def pipeline_throughput(
@@ -133,4 +136,6 @@ async def _pipeline(
         k = i // users
         if k < len(replies):
             latencies.append((replies[k] - sent_at[i]) * 1000)
-    return Timing(updates, elapsed, statistics.median(latencies), _percentile(latencies, 0.99))
+    return Timing(
+        updates, elapsed, statistics.median(latencies), nearest_percentile(latencies, 0.99)
+    )

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.benchmarks import nearest_percentile
 from bot.config import Config
 
 __all__ = ["LoadPlan", "LoadResult", "run_load"]
@@ -110,13 +111,6 @@ class LoadResult:
             f"{self.per_second:.0f} messages/s, reply latency p50 {self.p50_ms:.1f} ms, "
             f"p99 {self.p99_ms:.1f} ms" + ("".join(f"\n  {n}" for n in self.notes))
         )
-
-
-def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 # --- the bot subprocess ------------------------------------------------------------------------
@@ -372,7 +366,7 @@ def _check(
     if strangers:
         result.notes.append(f"replies to {len(strangers)} chats that sent nothing")
     result.p50_ms = statistics.median(latencies) if latencies else 0.0
-    result.p99_ms = _percentile(latencies, 0.99)
+    result.p99_ms = nearest_percentile(latencies, 0.99)
 
 
 if __name__ == "__main__":  # pragma: no cover - the bot subprocess
