@@ -6,13 +6,18 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from bot.config import Config, ConfigError, load_config
+from bot.outcomes import Sender
+
+if TYPE_CHECKING:
+    from bot.drafts import DraftService
 
 __all__ = ["app", "main"]
 
@@ -243,9 +248,7 @@ def bench_pipeline(
     db.dispose()
 
 
-def _advisor_sender(cfg: Config, escalation_id: int | None, as_user: str | None) -> object:
-    from bot.outcomes import Sender
-
+def _advisor_sender(cfg: Config, escalation_id: int | None, as_user: str | None) -> Sender:
     if as_user:
         return Sender(channel="telegram", user_id=as_user, chat_id=as_user)
     from storage.db import Database
@@ -285,7 +288,7 @@ def advisor_reply(
     sender = _advisor_sender(cfg, escalation_id, as_user)
     service = build_service(cfg, semantic=False)
     try:
-        outcome = service.advisor_command(sender, "reply", f"{escalation_id} {text}")  # type: ignore[arg-type]
+        outcome = service.advisor_command(sender, "reply", f"{escalation_id} {text}")
         for reply in outcome.replies:
             out.print(reply.text, markup=False)
     finally:
@@ -298,7 +301,6 @@ def advisor_queue(
     as_user: Annotated[str | None, typer.Option("--as", help="顾问 id / advisor id.")] = None,
 ) -> None:
     """待处理的咨询 / List open escalations."""
-    from bot.outcomes import Sender
     from bot.runtime import build_service
 
     cfg = get_config(config)
@@ -313,12 +315,22 @@ def advisor_queue(
         service.db.dispose()
 
 
-def _draft_service(cfg: Config) -> object:
-    from bot.drafts import DraftService
+@contextmanager
+def _drafts(config: Path | None) -> Iterator[DraftService]:
+    """Open the draft service; a refused edit or decision is one clear error line, exit 1."""
+    from bot.drafts import DraftError, DraftService
     from bot.runtime import open_database
     from storage.clock import utcnow
 
-    return DraftService(config=cfg, db=open_database(cfg), clock=utcnow)
+    cfg = get_config(config)
+    db = open_database(cfg)
+    try:
+        yield DraftService(config=cfg, db=db, clock=utcnow)
+    except DraftError as exc:
+        err.print(f"[red]错误 error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
 
 
 @drafts_app.callback(invoke_without_command=True)
@@ -332,12 +344,9 @@ def drafts_list(
     """列出问答草稿 / List draft FAQ entries."""
     if ctx.invoked_subcommand is not None:
         return
-    from bot.drafts import DraftService
-
-    cfg = get_config(config)
-    service = _draft_service(cfg)
-    assert isinstance(service, DraftService)
-    for draft in service.waiting(state=None if all_states else "draft"):
+    with _drafts(config) as service:
+        drafts = service.waiting(state=None if all_states else "draft")
+    for draft in drafts:
         out.print(
             f"#{draft.id} [{draft.state}] [{draft.topic_key or '?'}] {draft.question[:60]}",
             markup=False,
@@ -365,12 +374,9 @@ def drafts_edit(
     topic: Annotated[str | None, typer.Option("--topic", help="主题 key / topic key.")] = None,
 ) -> None:
     """修改草稿 / Edit a draft before approval."""
-    from bot.drafts import DraftError, DraftService, parse_basis
+    from bot.drafts import parse_basis
 
-    cfg = get_config(config)
-    service = _draft_service(cfg)
-    assert isinstance(service, DraftService)
-    try:
+    with _drafts(config) as service:
         service.edit(
             draft_id,
             question=question,
@@ -381,9 +387,6 @@ def drafts_edit(
             next_steps=next_steps,
             topic_key=topic,
         )
-    except DraftError as exc:
-        err.print(f"[red]错误 error:[/red] {exc}")
-        raise typer.Exit(1) from None
     out.print(f"草稿 #{draft_id} 已修改 updated")
 
 
@@ -394,17 +397,10 @@ def drafts_approve(
     actor: Annotated[str, typer.Option("--by", help="审核人 / reviewer.")] = "cli",
 ) -> None:
     """审核通过并写入知识库 / Approve: write the entry into the drafts KB directory."""
-    from bot.drafts import DraftError, DraftService
     from bot.runtime import load_knowledge
 
-    cfg = get_config(config)
-    service = _draft_service(cfg)
-    assert isinstance(service, DraftService)
-    try:
-        entry_id = service.approve(draft_id, actor=actor, kb=load_knowledge(cfg))
-    except DraftError as exc:
-        err.print(f"[red]错误 error:[/red] {exc}")
-        raise typer.Exit(1) from None
+    with _drafts(config) as service:
+        entry_id = service.approve(draft_id, actor=actor, kb=load_knowledge(service.config))
     out.print(f"草稿 #{draft_id} 已上线为 {entry_id}（运行中的机器人一分钟内自动加载）")
 
 
@@ -416,16 +412,8 @@ def drafts_reject(
     actor: Annotated[str, typer.Option("--by", help="审核人 / reviewer.")] = "cli",
 ) -> None:
     """不采用草稿 / Reject a draft, keeping the reason."""
-    from bot.drafts import DraftError, DraftService
-
-    cfg = get_config(config)
-    service = _draft_service(cfg)
-    assert isinstance(service, DraftService)
-    try:
+    with _drafts(config) as service:
         service.reject(draft_id, reason=reason, actor=actor)
-    except DraftError as exc:
-        err.print(f"[red]错误 error:[/red] {exc}")
-        raise typer.Exit(1) from None
     out.print(f"草稿 #{draft_id} 已标记不采用 rejected")
 
 
