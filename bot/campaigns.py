@@ -133,6 +133,7 @@ class RateLimiter:
 class Plan:
     """What start-up derived: pushes to schedule (with when), missed ones, runs to resume."""
 
+    now: datetime  # the service clock's instant the plan was made at: jobs are placed relative to it
     scheduled: tuple[tuple[Occurrence, datetime], ...] = ()
     missed: tuple[Occurrence, ...] = ()
     resume: tuple[int, ...] = ()
@@ -313,7 +314,7 @@ class CampaignService:
             resume = [r.id for r in crepo.running_runs(session=session) if r.id is not None]
             for run_id in resume:
                 crepo.interrupt_sending(session=session, run_id=run_id)
-        return Plan(tuple(scheduled), tuple(missed), tuple(resume))
+        return Plan(now, tuple(scheduled), tuple(missed), tuple(resume))
 
     def _new_run(self, occ: Occurrence, *, state: RunState, actor: str) -> CampaignRun:
         return CampaignRun(

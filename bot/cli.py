@@ -420,15 +420,22 @@ def drafts_reject(
 @kb_app.command("check")
 def kb_check(
     kb: Annotated[Path | None, typer.Option("--kb", help="知识库目录 / KB directory.")] = None,
-    laws: Annotated[Path | None, typer.Option("--laws", help="法律条文目录 / law texts.")] = None,
+    laws: Annotated[
+        Path | None,
+        typer.Option(
+            "--laws", help="法律条文目录，默认自带的条文 / law texts (default: shipped)."
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="不显示警告 / hide warnings.")
     ] = False,
 ) -> None:
     """检查知识库 / Validate the knowledge base and its citations."""
     from knowledge.check import check_kb
+    from knowledge.laws import default_laws_dir
+    from knowledge.templates import unknown_fields
 
-    result = check_kb(kb, laws)
+    result = check_kb(kb, laws or default_laws_dir())
     for problem in result.problems:
         if problem.error or not quiet:
             out.print(str(problem), markup=False)
@@ -442,7 +449,10 @@ def kb_check(
         f"{len(knowledge.campaigns)} 条推送 campaign messages; "
         f"{len(result.errors)} 个错误 errors, {len(result.warnings)} 个警告 warnings"
     )
-    if result.errors:
+    unknown = unknown_fields(knowledge)
+    for where, name in unknown:
+        out.print(f"error: {where}: 未知模板字段 unknown template field {{{name}}}", markup=False)
+    if result.errors or unknown:
         raise typer.Exit(1)
 
 
@@ -461,7 +471,7 @@ def _register_commands() -> None:
 
         return match_settings(get_config())
 
-    cli_matching.register(app, configured_settings)
+    cli_matching.register(app, configured_settings, lambda: get_config().town.fields())
     cli_report.register(app, get_config)
     cli_campaign.register(app, get_config)
     cli_ops.register(app, get_config)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,6 +14,7 @@ import typer
 from knowledge.loader import KbError, default_kb_dir, load_kb
 from knowledge.matcher import Matcher, MatchResult, MatchSettings
 from knowledge.models import KnowledgeBase
+from knowledge.templates import fill_fields
 
 __all__ = ["ask", "bench", "eval_", "register", "result_json"]
 
@@ -34,13 +35,20 @@ CacheOption = Annotated[
 
 
 _base_settings: Callable[[], MatchSettings] = MatchSettings
+_fields: Callable[[], Mapping[str, str]] = dict
 
 
-def register(app: typer.Typer, settings: Callable[[], MatchSettings] | None = None) -> None:
-    """Add the matcher commands; `settings` supplies the configured thresholds."""
-    global _base_settings
+def register(
+    app: typer.Typer,
+    settings: Callable[[], MatchSettings] | None = None,
+    fields: Callable[[], Mapping[str, str]] | None = None,
+) -> None:
+    """Add the matcher commands; `settings` and `fields` supply the configured values."""
+    global _base_settings, _fields
     if settings is not None:
         _base_settings = settings
+    if fields is not None:
+        _fields = fields
     app.command("ask")(ask)
     app.command("eval")(eval_)
     app.command("bench")(bench)
@@ -57,7 +65,7 @@ def _settings(semantic: bool | None, cache_dir: Path | None) -> MatchSettings:
 
 def _load(kb_dir: Path | None) -> KnowledgeBase:
     try:
-        return load_kb(kb_dir or default_kb_dir())
+        return fill_fields(load_kb(kb_dir or default_kb_dir()), _fields())
     except KbError as exc:
         typer.echo(f"错误 error: {exc}", err=True)
         raise typer.Exit(2) from None

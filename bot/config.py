@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from bot.campaign_config import CampaignDef
+from knowledge.laws import default_laws_dir
 
 __all__ = [
     "Config",
@@ -64,7 +65,18 @@ class Town(_Table):
 
     name: str = "曹溪镇"
     county: str = "弋阳县"
+    city: str = "上饶市"
+    province: str = "江西省"
     timezone: str = "Asia/Shanghai"
+
+    def fields(self) -> dict[str, str]:
+        """Return the values of the KB's template fields (`{town}`, `{county}` …)."""
+        return {
+            "town": self.name,
+            "county": self.county,
+            "city": self.city,
+            "province": self.province,
+        }
 
     @field_validator("timezone")
     @classmethod
@@ -252,6 +264,10 @@ class Config(_Table):
     def resolve(self, relative: str) -> Path | None:
         """Resolve a configured path relative to the working directory (None when empty)."""
         return Path(relative).expanduser() if relative else None
+
+    def laws_path(self) -> Path:
+        """Return `[knowledge] laws_dir`, or the statute texts shipped with the package."""
+        return self.resolve(self.knowledge.laws_dir) or default_laws_dir()
 
 
 def token_from_env() -> str | None:

@@ -139,8 +139,8 @@ class DraftService:
                 ),
                 encoding="utf-8",
             )
-            laws = self.config.resolve(self.config.knowledge.laws_dir)
-            result = check_kb(Path(tmp), laws if laws and laws.is_dir() else None)
+            laws = self.config.laws_path()
+            result = check_kb(Path(tmp), laws if laws.is_dir() else None)
         errors = [p.reason for p in result.errors]
         known = {p for e in kb.entries for p in e.phrasings}
         clashes = [p for p in [entry["question"], *entry["variants"]] if p in known]

@@ -930,9 +930,19 @@ def font_covers(path: Path, text: str) -> bool:
     return all(ord(ch) in cmap for ch in text if not ch.isspace() and ord(ch) > 127)
 
 
+def _packaged_font() -> str:
+    """Return the WenQuanYi Micro Hei file that the pip dependency ships, or '' without it."""
+    try:
+        from importlib.resources import files
+
+        return str(files("paperang_p2_fonts_cjk") / "fonts" / "wqy-microhei.ttc")
+    except ModuleNotFoundError:
+        return ""
+
+
 def cjk_font() -> Path:
-    """Return a font file covering Chinese ($LAWBOT_CJK_FONT, a known path, or fontconfig)."""
-    candidates = [os.environ.get(FONT_ENV, ""), *FONT_CANDIDATES]
+    """Return a font covering Chinese ($LAWBOT_CJK_FONT, a system path, or the packaged one)."""
+    candidates = [os.environ.get(FONT_ENV, ""), *FONT_CANDIDATES, _packaged_font()]
     for candidate in candidates:
         if candidate and Path(candidate).is_file() and font_covers(Path(candidate), FONT_PROBE):
             return Path(candidate)

@@ -11,6 +11,7 @@ from knowledge.loader import load_kb, read_kb
 from knowledge.matcher import Matcher, MatchSettings
 from knowledge.merge import merge_kbs
 from knowledge.models import KnowledgeBase
+from knowledge.templates import fill_fields
 from storage.db import Database
 
 __all__ = ["build_service", "load_knowledge", "match_settings", "open_database"]
@@ -35,13 +36,13 @@ def load_knowledge(config: Config, kb_dir: Path | None = None) -> KnowledgeBase:
     """Load the configured knowledge base (or `kb_dir`, or the shipped one) plus approved drafts."""
     kb = load_kb(kb_dir or config.resolve(config.knowledge.kb_dir))
     drafts = config.resolve(config.knowledge.drafts_dir)
-    if drafts is None or not (drafts / "faq").is_dir():
-        return kb
-    extra, problems = read_kb(drafts)
-    errors = [p for p in problems if p.error]
-    for problem in errors:
-        logger.error("approved drafts: %s", problem)
-    return kb if errors else merge_kbs(kb, extra)
+    if drafts is not None and (drafts / "faq").is_dir():
+        extra, problems = read_kb(drafts)
+        errors = [p for p in problems if p.error]
+        for problem in errors:
+            logger.error("approved drafts: %s", problem)
+        kb = kb if errors else merge_kbs(kb, extra)
+    return fill_fields(kb, config.town.fields())
 
 
 def open_database(config: Config, url: str | None = None, *, migrate: bool = True) -> Database:

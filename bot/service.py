@@ -93,9 +93,9 @@ class ConsultationService:
     def create(
         cls, config: Config, kb: KnowledgeBase, matcher: Matcher, db: Database
     ) -> ConsultationService:
-        """Build the service, opening the law texts when `[knowledge] laws_dir` is set."""
-        laws_dir = config.resolve(config.knowledge.laws_dir)
-        laws = LawLibrary(laws_dir) if laws_dir and laws_dir.is_dir() else None
+        """Build the service with the configured (or shipped) law texts."""
+        laws_dir = config.laws_path()
+        laws = LawLibrary(laws_dir) if laws_dir.is_dir() else None
         return cls(config=config, kb=kb, matcher=matcher, db=db, laws=laws)
 
     # --- start, village, help -----------------------------------------------------------------

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from knowledge.numerals import parse_article
 
-__all__ = ["REPEALED_LAWS", "LawLibrary", "is_repealed"]
+__all__ = ["REPEALED_LAWS", "LawLibrary", "default_laws_dir", "is_repealed"]
 
 # Replaced by the Civil Code on 2021-01-01 (and 收养法 likewise): never cite them.
 REPEALED_LAWS = frozenset(
@@ -28,6 +28,11 @@ REPEALED_LAWS = frozenset(
 _ARTICLE_START = re.compile(
     r"^(第[零〇一二两三四五六七八九十百千万\d]+条(?:之[一二三四五六七八九十]+)?)[\s\u3000]"
 )
+
+
+def default_laws_dir() -> Path:
+    """Return the statute texts shipped with the package (the ones the KB cites)."""
+    return Path(__file__).resolve().parent / "statutes"
 
 
 def is_repealed(law: str) -> bool:

@@ -10,6 +10,7 @@ os.environ.setdefault(
 )  # opt in to PTB's timedelta retry_after (no deprecation warning)
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -18,14 +19,16 @@ from sqlalchemy import text
 from bot.config import Config, load_config
 from bot.runtime import match_settings
 from bot.service import ConsultationService
-from knowledge.laws import LawLibrary
+from knowledge.laws import LawLibrary, default_laws_dir
 from knowledge.loader import load_kb
 from knowledge.matcher import Matcher
 from knowledge.models import KnowledgeBase
+from knowledge.templates import fill_fields
+from storage.clock import ManualClock
 from storage.db import Database
 
 ROOT = Path(__file__).resolve().parent.parent
-LAWS_DIR = Path(os.environ.get("LAWBOT_LAWS_DIR", ROOT.parent / "shared" / "laws"))
+LAWS_DIR = Path(os.environ.get("LAWBOT_LAWS_DIR", default_laws_dir()))
 PG_ENV = "LAWBOT_TEST_DATABASE_URL"
 
 
@@ -69,7 +72,7 @@ def db_fixture(tmp_path: Path) -> Iterator[Database]:
 
 @pytest.fixture(name="laws_dir", scope="session")
 def laws_dir_fixture() -> Path:
-    """The directory of statute texts (../shared/laws)."""
+    """The statute texts shipped with the package (or $LAWBOT_LAWS_DIR)."""
     if not LAWS_DIR.is_dir():
         skip_or_fail(f"law texts not found at {LAWS_DIR}")
     return LAWS_DIR
@@ -82,9 +85,9 @@ def config_fixture() -> Config:
 
 
 @pytest.fixture(name="kb", scope="session")
-def kb_fixture() -> KnowledgeBase:
-    """The shipped knowledge base."""
-    return load_kb()
+def kb_fixture(config: Config) -> KnowledgeBase:
+    """The shipped knowledge base, its place fields filled for the reference town."""
+    return fill_fields(load_kb(), config.town.fields())
 
 
 @pytest.fixture(name="matcher", scope="session")
@@ -93,13 +96,29 @@ def matcher_fixture(kb: KnowledgeBase, config: Config) -> Matcher:
     return Matcher(kb, match_settings(config, semantic=False))
 
 
+# 08:00 in Asia/Shanghai on a Friday: +12 h, +24 h and +48 h all fall outside the quiet hours.
+MORNING = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture(name="clock")
+def clock_fixture() -> ManualClock:
+    """The service clock, standing at a fixed weekday morning: no test depends on today's date."""
+    return ManualClock(MORNING)
+
+
 @pytest.fixture(name="service")
 def service_fixture(
-    config: Config, kb: KnowledgeBase, matcher: Matcher, db: Database, laws_dir: Path
+    config: Config,
+    kb: KnowledgeBase,
+    matcher: Matcher,
+    db: Database,
+    laws_dir: Path,
+    clock: ManualClock,
 ) -> ConsultationService:
     """The consultation service on a fresh database, with law texts available."""
     service = ConsultationService.create(config, kb, matcher, db)
     service.laws = LawLibrary(laws_dir)
+    service.clock = clock
     return service
 
 

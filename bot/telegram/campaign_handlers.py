@@ -16,6 +16,7 @@ from collections.abc import Coroutine
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy.exc import OperationalError
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.ext import (
@@ -51,6 +52,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+PLAN_RETRY = 30  # seconds before a plan that met a locked database is tried again
 
 CAMPAIGN_KEY = "campaign_service"
 DRAFTS_KEY = "campaign_broadcast_drafts"
@@ -128,7 +130,15 @@ async def _resume_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _plan_job(context: ContextTypes.DEFAULT_TYPE) -> None:
-    await schedule_campaign_jobs(context.application, _service(context))
+    try:
+        await schedule_campaign_jobs(context.application, _service(context))
+    except OperationalError as exc:
+        # A locked or unreachable database must not lose the day's plan: try again shortly.
+        logger.warning(
+            "campaign plan: database unavailable (%s); retrying in %ss", exc, PLAN_RETRY
+        )
+        if context.job_queue is not None:
+            context.job_queue.run_once(_plan_job, when=PLAN_RETRY, name="campaign:plan-retry")
 
 
 def _job_kwargs(job_id: str) -> dict[str, Any]:
@@ -147,8 +157,11 @@ async def schedule_campaign_jobs(
     plan = await asyncio.to_thread(service.plan, now)
     ids = []
     for occ, when in plan.scheduled:
+        # A delay from the service clock, not an absolute time: APScheduler runs on the wall
+        # clock, and a job placed at an absolute instant would fire early under any other clock.
+        delay = max(when - plan.now, timedelta(0))
         job_queue.run_once(
-            _push_job, when=when, data=occ, name=occ.job_id, job_kwargs=_job_kwargs(occ.job_id)
+            _push_job, when=delay, data=occ, name=occ.job_id, job_kwargs=_job_kwargs(occ.job_id)
         )
         ids.append(occ.job_id)
     for run_id in plan.resume:

@@ -12,8 +12,10 @@ from bot import texts
 from bot.config import Config
 from bot.outcomes import Sender
 from bot.service import ConsultationService
+from storage.clock import ManualClock as Clock
 from storage.models import FaqDraft
-from tests.bot.test_escalation import MORNING, VILLAGER, Clock, _escalate, _people
+from tests.bot.test_escalation import VILLAGER, _escalate, _people
+from tests.conftest import MORNING
 
 NEW_QUESTION = "村里修路占了我家菜园子给不给补偿"
 ANSWER = (

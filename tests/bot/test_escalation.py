@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,33 +15,12 @@ from bot.config import Config
 from bot.outcomes import Outcome, Sender
 from bot.service import ConsultationService
 from knowledge.matcher import Matcher
+from storage.clock import ManualClock as Clock
 from storage.models import Escalation, EscalationEvent, FaqDraft, Feedback
 
 ROOT = Path(__file__).resolve().parents[2]
 VILLAGER = Sender("telegram", "2001", "2001")
 CONSOLE_VILLAGER = Sender("console", "c-1", "c-1")
-# 08:00 in Asia/Shanghai: +12 h, +24 h and +48 h all fall outside the quiet hours (22:00–07:00)
-MORNING = datetime(2026, 11, 20, 0, 0, tzinfo=UTC)
-
-
-class Clock:
-    """A controllable clock for the service."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@pytest.fixture(name="clock")
-def clock_fixture(service: ConsultationService) -> Clock:
-    clock = Clock(MORNING)
-    service.clock = clock
-    return clock
 
 
 def _people(config: Config, code: str = "waihong") -> tuple[Sender, Sender, Sender]:

@@ -144,6 +144,7 @@ def test_charts_are_valid_pngs_with_a_cjk_font(
 
 def test_missing_cjk_font_fails_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rp, "FONT_CANDIDATES", ())
+    monkeypatch.setattr(rp, "_packaged_font", lambda: "")
     monkeypatch.setenv(rp.FONT_ENV, "")
     monkeypatch.setattr("matplotlib.font_manager.findSystemFonts", lambda: [])
     with pytest.raises(rp.FontMissing, match="fonts-wqy-microhei"):

@@ -10,7 +10,6 @@ from sqlmodel import select
 from bot import texts
 from bot.service import ConsultationService, Sender
 from knowledge.models import KnowledgeBase
-from storage.clock import utcnow
 from storage.models import Consultation, Escalation, Feedback, Villager
 
 ALICE = Sender(channel="telegram", user_id="1001", chat_id="1001")
@@ -180,7 +179,7 @@ def test_suggestions_can_be_chosen_by_typing_a_number(
                 raw_text="模糊的问题",
                 decision="suggest",
                 candidates=json.dumps([[first.id, 0.5], [second.id, 0.4]]),
-                created_at=utcnow(),
+                created_at=service.clock(),
             )
         )
     outcome = service.ask(ALICE, "２")
@@ -253,7 +252,7 @@ def test_old_suggestions_expire_for_typed_numbers(
                 raw_text="x",
                 decision="suggest",
                 candidates=json.dumps([[kb.entries[0].id, 0.5]]),
-                created_at=utcnow() - timedelta(days=1),
+                created_at=service.clock() - timedelta(days=1),
             )
         )
     assert service.ask(ALICE, "1").decision != "choice"

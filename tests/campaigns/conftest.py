@@ -17,6 +17,7 @@ from bot.service import ConsultationService
 from bot.telegram import build_application
 from bot.telegram.campaign_handlers import register_campaign_handlers
 from knowledge.models import KnowledgeBase
+from storage.clock import ManualClock
 from storage.db import Database
 from storage.models import Villager
 from tests.emulator import Emulator
@@ -32,19 +33,10 @@ def schedule_fixture() -> tuple[CampaignDef, ...]:
     return parse_schedule(EXAMPLE_SCHEDULE_TOML)
 
 
-class Clock:
-    """A controllable clock (aware UTC)."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture(name="clock")
-def clock_fixture() -> Clock:
-    return Clock(datetime(2026, 11, 20, 0, 0, tzinfo=UTC))
+def clock_fixture() -> ManualClock:
+    """Midnight UTC (08:00 in the town) a week before 宪法宣传周."""
+    return ManualClock(datetime(2026, 11, 20, 0, 0, tzinfo=UTC))
 
 
 @pytest.fixture(name="campaigns")
@@ -53,7 +45,7 @@ def campaigns_fixture(
     kb: KnowledgeBase,
     db: Database,
     schedule: tuple[CampaignDef, ...],
-    clock: Clock,
+    clock: ManualClock,
 ) -> CampaignService:
     """A campaign service on a fresh database with the example schedule and fast pacing."""
     return CampaignService(

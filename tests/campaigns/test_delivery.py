@@ -23,9 +23,10 @@ from bot.campaigns import (
 )
 from bot.telegram.campaign_handlers import telegram_sender
 from storage.campaign_models import CampaignDelivery, CampaignRun, RunState
+from storage.clock import ManualClock as Clock
 from storage.db import Database
 from storage.models import Villager
-from tests.campaigns.conftest import FAST, Clock, add_villagers
+from tests.campaigns.conftest import FAST, add_villagers
 from tests.emulator import Emulator, Fault
 
 TOKEN = "123456:TEST-TOKEN"

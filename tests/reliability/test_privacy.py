@@ -69,14 +69,14 @@ def test_purge_anonymises_old_texts_and_keeps_counts(
     alice = Sender("telegram", "6101", "6101")
     for text in SECRETS:
         service.ask(alice, text)
-    now = utcnow()
+    now = service.clock()
     with service.db.session() as session:
         rows = session.exec(select(Consultation).order_by(Consultation.id)).all()
         for row in rows[:2]:
             row.created_at = now - timedelta(days=40)
             session.add(row)
     decisions_before = _decisions(service)
-    counts = cli_ops.purge_texts(service.db, 30)
+    counts = cli_ops.purge_texts(service.db, 30, now=now)
     assert counts["consultations"] == 2
     assert counts["kept_rows"] == len(SECRETS)
     with service.db.session() as session:
@@ -85,7 +85,7 @@ def test_purge_anonymises_old_texts_and_keeps_counts(
         assert all(r.normalized_text == "" for r in rows[:2])
         assert [r.raw_text for r in rows[2:]] == SECRETS[2:]
     assert _decisions(service) == decisions_before
-    assert cli_ops.purge_texts(service.db, 30)["consultations"] == 0  # idempotent
+    assert cli_ops.purge_texts(service.db, 30, now=now)["consultations"] == 0  # idempotent
 
 
 def _decisions(service: ConsultationService) -> list[tuple[object, ...]]:

@@ -99,7 +99,7 @@ async def test_the_sla_job_reminds_the_advisor_from_the_database(
     with bot.service.db.session() as session:
         escalation = session.exec(select(Escalation)).one()
         created = escalation.created_at
-    from tests.bot.test_escalation import MORNING
+    from tests.conftest import MORNING
 
     later = MORNING + timedelta(hours=13)
     with bot.service.db.session() as session:
