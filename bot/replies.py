@@ -155,6 +155,38 @@ def topic_reply(topic: Topic, entries: Sequence[Entry]) -> Reply:
     return Reply(texts.TOPIC_INTRO.format(topic=topic.name), rows)
 
 
+# Typed requests for a person instead of the bot (checked on short messages only, so a story that
+# mentions a lawyer is still matched as a question).
+PERSON_REQUESTS = (
+    "转人工",
+    "人工服务",
+    "人工客服",
+    "找人工",
+    "要人工",
+    "真人",
+    "找法律顾问",
+    "找顾问",
+    "要法律顾问",
+    "转法律顾问",
+    "转给法律顾问",
+    "联系法律顾问",
+    "找律师",
+    "要律师",
+    "找司法所",
+    "找个人",
+    "找人问",
+    "和人说",
+    "跟人说",
+)
+_PERSON_MAX_CHARS = 12
+
+
+def asks_for_person(text: str) -> bool:
+    """Tell whether a short message asks for a person (转人工, 找法律顾问, 我要找律师)."""
+    plain = "".join(ch for ch in text if ch.isalnum())
+    return len(plain) <= _PERSON_MAX_CHARS and any(p in plain for p in PERSON_REQUESTS)
+
+
 def numbered_choice(text: str) -> int | None:
     """Read a typed choice 0–9 (elder mode), full-width digits included; None otherwise."""
     stripped = text.strip().translate(str.maketrans("０１２３４５６７８９", "0123456789"))

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
@@ -162,16 +162,44 @@ class ConsultationService:
             if category is not None:
                 return self._urgent(session, villager, text, category.key, update_key)
             thread = self.escalations.open_thread(session, villager)
-            if thread is not None:
-                consultation = self._store(
-                    session, villager, text, Decision.FOLLOW_UP, update_key=update_key
-                )
-                return self.escalations.follow_up(session, villager, consultation, thread)
+            if thread is None and replies.asks_for_person(text):
+                return self._person_requested(session, villager, text, update_key)
             started = time.perf_counter()
             with self._match_lock:
                 result = self.matcher.match(text)
             latency = (time.perf_counter() - started) * 1000
-            return self._respond(session, villager, text, result, latency, update_key)
+            if thread is not None and result.decision != "answer":
+                consultation = self._store(
+                    session, villager, text, Decision.FOLLOW_UP, update_key=update_key
+                )
+                return self.escalations.follow_up(session, villager, consultation, thread)
+            # A new question the KB answers is answered even while an advisor thread is open.
+            outcome = self._respond(session, villager, text, result, latency, update_key)
+            if thread is None:
+                return outcome
+            return replace(outcome, replies=(*outcome.replies, Reply(texts.THREAD_STILL_OPEN)))
+
+    def _person_requested(
+        self, session: Session, villager: Villager, text: str, update_key: str | None
+    ) -> Outcome:
+        consultation = self._store(
+            session, villager, text, Decision.ESCALATE, update_key=update_key
+        )
+        assert consultation.id is not None
+        village = self.config.village(villager.village_code)
+        if village is None:
+            return Outcome(
+                (self._village_prompt(texts.ESCALATED_NO_VILLAGE),),
+                consultation_id=consultation.id,
+                decision=Decision.ESCALATE,
+            )
+        notices = self._open_escalation(
+            session, consultation, village, reason="user", urgent=False
+        )
+        reply = replies.escalated_reply(village, hours=self.config.sla.remind_hours)
+        return Outcome(
+            (reply,), notices, consultation_id=consultation.id, decision=Decision.ESCALATE
+        )
 
     def unsupported(
         self, sender: Sender, kind: str, *, update_key: str | None = None, caption: str = ""

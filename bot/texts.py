@@ -207,6 +207,9 @@ FOLLOW_UP_SENT = (
 )
 NEW_QUESTION = "好的，请直接打字说您的新问题。"
 ADVISOR_FEEDBACK_THANKS = "谢谢您的评价！"
+THREAD_STILL_OPEN = (
+    "上面是问答库里的答案。您之前转给法律顾问的问题还在处理，顾问回复了会在这里通知您。"
+)
 FOLLOW_UP_FOR_ADVISOR = "💬 咨询 #{id} 村民追问：{text}"
 
 # --- staff: drafts ------------------------------------------------------------------------------
