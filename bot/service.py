@@ -185,13 +185,19 @@ class ConsultationService:
         consultation = self._store(
             session, villager, text, Decision.ESCALATE, update_key=update_key
         )
-        assert consultation.id is not None
+        return self._escalate_by_request(session, villager, consultation)
+
+    def _escalate_by_request(
+        self, session: Session, villager: Villager, consultation: Consultation
+    ) -> Outcome:
+        """Route a consultation the villager asked a person for (asking the village if unknown)."""
         village = self.config.village(villager.village_code)
         if village is None:
+            consultation.decision = Decision.ESCALATE
+            session.add(consultation)
             return Outcome(
                 (self._village_prompt(texts.ESCALATED_NO_VILLAGE),),
                 consultation_id=consultation.id,
-                decision=Decision.ESCALATE,
             )
         notices = self._open_escalation(
             session, consultation, village, reason="user", urgent=False
@@ -457,21 +463,7 @@ class ConsultationService:
         )
         if existing is not None and existing.consultation_id == consultation.id:
             return Outcome((Reply(texts.ESCALATED_AGAIN),), consultation_id=consultation.id)
-        village = self.config.village(villager.village_code)
-        if village is None:
-            consultation.decision = Decision.ESCALATE
-            session.add(consultation)
-            return Outcome(
-                (self._village_prompt(texts.ESCALATED_NO_VILLAGE),),
-                consultation_id=consultation.id,
-            )
-        notices = self._open_escalation(
-            session, consultation, village, reason="user", urgent=False
-        )
-        reply = replies.escalated_reply(village, hours=self.config.sla.remind_hours)
-        return Outcome(
-            (reply,), notices, consultation_id=consultation.id, decision=Decision.ESCALATE
-        )
+        return self._escalate_by_request(session, villager, consultation)
 
     def _more(self, session: Session, villager: Villager, cid: str) -> Outcome:
         consultation = self._own_consultation(session, villager, cid)
