@@ -74,7 +74,42 @@ def check_kb(kb_dir: Path | None = None, laws_dir: Path | None = None) -> KbChec
             problems.append(Problem(where, message.id, f"推送超过 {CAMPAIGN_MAX} 字"))
         problems += _check_citations(message.basis, where, message.id, laws)
     problems += _check_synonyms(kb)
+    problems += _check_not_for(kb, faq_dir)
     return KbCheck(kb=kb, problems=problems)
+
+
+NOT_FOR_MIN_CHARS = 4
+
+
+def _check_not_for(kb: KnowledgeBase, faq_dir: Path) -> list[Problem]:
+    """`not_for:` texts: not one of the entry's own phrasings, not empty, not a lone word."""
+    problems: list[Problem] = []
+    for entry in kb.entries:
+        if not entry.not_for:
+            continue
+        where = str(faq_dir / f"{entry.topic_key}.yaml")
+        own = {phrasing_key(p) for p in entry.phrasings}
+        seen: set[str] = set()
+        for text in entry.not_for:
+            key = phrasing_key(text)
+            if key in own:
+                problems.append(
+                    Problem(where, entry.id, f"not_for 与本条问法相同 (also a phrasing): {text}")
+                )
+            elif len(key) < NOT_FOR_MIN_CHARS:
+                problems.append(
+                    Problem(
+                        where,
+                        entry.id,
+                        f"not_for 太短，应是一句完整的问题 (too short to guard): {text}",
+                    )
+                )
+            elif key in seen:
+                problems.append(
+                    Problem(where, entry.id, f"not_for 重复 (repeated): {text}", False)
+                )
+            seen.add(key)
+    return problems
 
 
 def _check_entries(kb: KnowledgeBase, faq_dir: Path, laws: LawLibrary | None) -> list[Problem]:

@@ -136,7 +136,7 @@ def loo_queries(matcher: Matcher) -> tuple[list[DevQuery], list[DevQuery]]:
 def _features(matcher: Matcher, dq: DevQuery) -> QueryFeatures:
     vec = None
     if dq.phrasing is not None and matcher._emb is not None:
-        vec = matcher._emb[dq.phrasing]
+        vec = matcher.phrasing_vector(dq.phrasing)
     normalized = matcher.phrasings[dq.phrasing] if dq.phrasing is not None else None
     return matcher.features(
         dq.q,
@@ -468,10 +468,8 @@ def evaluate(
     gold = [dq.gold for dq in inside]
     systems: dict[str, Metrics] = {}
     r_in, r_out = run_matcher(matcher, inside), run_matcher(matcher, outside)
-    s = fixed or matcher.settings
-    systems["matcher"] = metrics(
-        r_in, gold, r_out, (s.tau_high, s.delta, s.tau_low), rounds=rounds
-    )
+    t = matcher.thresholds if fixed is None else fixed.thresholds(matcher.fitted)
+    systems["matcher"] = metrics(r_in, gold, r_out, (t.answer, t.delta, t.suggest), rounds=rounds)
     th = choose_thresholds(r_in, gold, r_out)
     systems["matcher (tuned)"] = metrics(r_in, gold, r_out, th, rounds=rounds)
     # Honest estimate of tuned thresholds: choose on one random half, report on the other.

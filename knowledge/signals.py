@@ -7,8 +7,9 @@ phrasing scores to entry scores with one `np.maximum.reduceat`.
 from __future__ import annotations
 
 import math
+from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -20,63 +21,82 @@ IntArray = npt.NDArray[np.int64]
 
 
 class BM25Index:
-    """Okapi BM25 with precomputed per-posting weights; `scores` is a few numpy adds per term."""
+    """Okapi BM25 with precomputed per-posting weights; `scores` is a few numpy adds per term.
 
-    __slots__ = ("_avgdl", "_b", "_idf", "_ids", "_k1", "_spans", "_weights", "n_docs")
+    Compact: one term → id dict, postings as int32 document ids and float16 weights (IDF
+    included) in one CSR layout, built from typed arrays in one pass over the documents (a
+    20,000-entry KB's char index is ~6M postings: ~36 MB instead of ~0.5 GB of Python lists).
+    """
 
-    def __init__(self, docs: Sequence[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> None:
-        self.n_docs = len(docs)
+    __slots__ = ("_avgdl", "_b", "_idf", "_ids", "_k1", "_offsets", "_terms", "_weights", "n_docs")
+
+    def __init__(self, docs: Iterable[Sequence[str]], k1: float = 1.2, b: float = 0.75) -> None:
         self._k1, self._b = k1, b
-        lengths = [len(d) for d in docs]
-        self._avgdl = (sum(lengths) / len(lengths)) if lengths and sum(lengths) else 1.0
-        ids: dict[str, list[int]] = {}
-        tfs: dict[str, list[float]] = {}
+        terms: dict[str, int] = {}
+        t_ids = array("i")
+        d_ids = array("i")
+        tfs = array("f")
+        lengths = array("i")
         for i, doc in enumerate(docs):
-            norm = k1 * (1 - b + b * len(doc) / self._avgdl)
+            lengths.append(len(doc))
             for term, tf in Counter(doc).items():
-                ids.setdefault(term, []).append(i)
-                tfs.setdefault(term, []).append(tf * (k1 + 1) / (tf + norm))
+                tid = terms.get(term)
+                if tid is None:
+                    tid = terms[term] = len(terms)
+                t_ids.append(tid)
+                d_ids.append(i)
+                tfs.append(tf)
+        self.n_docs = len(lengths)
+        self._terms = terms
+        lens = np.frombuffer(lengths, dtype=np.int32) if lengths else np.zeros(0, np.int32)
+        total = int(lens.sum()) if lens.size else 0
+        self._avgdl = total / self.n_docs if self.n_docs and total else 1.0
+        tid_a = np.frombuffer(t_ids, dtype=np.int32) if t_ids else np.zeros(0, np.int32)
+        doc_a = np.frombuffer(d_ids, dtype=np.int32) if d_ids else np.zeros(0, np.int32)
+        tf_a = np.frombuffer(tfs, dtype=np.float32) if tfs else np.zeros(0, np.float32)
+        df = np.bincount(tid_a, minlength=len(terms)).astype(np.float64)
         n = max(self.n_docs, 1)
-        self._idf: dict[str, float] = {
-            t: math.log(1 + (n - len(v) + 0.5) / (len(v) + 0.5)) for t, v in ids.items()
-        }
-        # Postings in one flat array (CSR): term → (start, end); weights include the IDF.
-        self._spans: dict[str, tuple[int, int]] = {}
-        flat_ids: list[int] = []
-        flat_w: list[float] = []
-        for term, docs_of_term in ids.items():
-            start = len(flat_ids)
-            flat_ids.extend(docs_of_term)
-            idf = self._idf[term]
-            flat_w.extend(w * idf for w in tfs[term])
-            self._spans[term] = (start, len(flat_ids))
-        self._ids: IntArray = np.asarray(flat_ids, dtype=np.int64)
-        self._weights: FloatArray = np.asarray(flat_w, dtype=np.float32)
+        self._idf: FloatArray = np.log(1 + (n - df + 0.5) / (df + 0.5)).astype(np.float32)
+        order = np.argsort(tid_a, kind="stable")  # documents stay in order within a term
+        self._offsets: IntArray = np.concatenate([[0], np.cumsum(df)]).astype(np.int64)
+        norm = k1 * (1 - b + b * lens[doc_a] / self._avgdl) if doc_a.size else tf_a
+        weights = tf_a * (k1 + 1) / (tf_a + norm) * self._idf[tid_a] if doc_a.size else tf_a
+        self._ids: npt.NDArray[np.int32] = doc_a[order].astype(np.int32)
+        self._weights: npt.NDArray[np.float16] = np.asarray(weights, np.float32)[order].astype(
+            np.float16
+        )
 
     def idf(self, term: str) -> float:
         """IDF of a term; unseen terms get the IDF of a term seen in one document."""
-        got = self._idf.get(term)
-        if got is not None:
-            return got
+        tid = self._terms.get(term)
+        if tid is not None:
+            return float(self._idf[tid])
         n = max(self.n_docs, 1)
         return math.log(1 + (n - 0.5) / 1.5)
 
     def known(self, term: str) -> bool:
         """Return True if the term occurs in some document."""
-        return term in self._spans
+        return term in self._terms
 
     def df(self, term: str) -> int:
         """Number of documents holding the term."""
-        span = self._spans.get(term)
-        return 0 if span is None else span[1] - span[0]
+        tid = self._terms.get(term)
+        return 0 if tid is None else int(self._offsets[tid + 1] - self._offsets[tid])
+
+    def postings(self, term: str) -> npt.NDArray[np.int32]:
+        """Sorted ids of the documents holding the term."""
+        tid = self._terms.get(term)
+        if tid is None:
+            return np.zeros(0, np.int32)
+        return self._ids[self._offsets[tid] : self._offsets[tid + 1]]
 
     def scores(self, terms: Sequence[str]) -> FloatArray:
         """BM25 score of every document for the distinct query terms."""
         out = np.zeros(self.n_docs, dtype=np.float32)
         for term in dict.fromkeys(terms):
-            span = self._spans.get(term)
-            if span is not None:
-                lo, hi = span
+            tid = self._terms.get(term)
+            if tid is not None:
+                lo, hi = self._offsets[tid], self._offsets[tid + 1]
                 out[self._ids[lo:hi]] += self._weights[lo:hi]
         return out
 

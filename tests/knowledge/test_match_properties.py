@@ -1,4 +1,4 @@
-"""Property: any text goes through normalise → match without raising, to one of four decisions."""
+"""Property: any text goes through normalise → match without raising, to one of five decisions."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from knowledge.matcher import Matcher, MatchSettings
 from knowledge.models import KnowledgeBase
 from knowledge.normalize import normalize
 
-DECISIONS = {"answer", "suggest", "escalate", "clarify"}
+DECISIONS = {"answer", "confirm", "suggest", "escalate", "clarify"}
 
 chinese = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), max_size=40)
 mixed = st.text(
@@ -39,7 +39,7 @@ def test_any_text_gives_one_of_four_decisions(lexical: Matcher, text: str) -> No
         assert result.decision in DECISIONS
         assert 0.0 <= result.score <= 1.0
         assert len({c.entry.id for c in result.candidates}) == len(result.candidates)
-        assert (result.entry is not None) == (result.decision == "answer")
+        assert (result.entry is not None) == (result.decision in ("answer", "confirm"))
 
 
 @settings(max_examples=100, deadline=None)

@@ -13,7 +13,7 @@ from knowledge.matcher import Candidate, Matcher, MatchResult, MatchSettings
 from knowledge.models import Citation, Entry, KnowledgeBase, Lexicon, Topic
 
 LEXICAL = MatchSettings(tau_high=0.6, tau_low=0.25, delta=0.15, semantic=False)
-DECISIONS = {"answer", "suggest", "escalate", "clarify"}
+DECISIONS = {"answer", "confirm", "suggest", "escalate", "clarify"}
 
 
 def make_entry(
