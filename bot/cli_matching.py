@@ -7,12 +7,12 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from knowledge.loader import KbError, default_kb_dir, load_kb
-from knowledge.matcher import Matcher, MatchResult, MatchSettings
+from knowledge.matcher import Matcher, MatchResult, MatchSettings, result_json
 from knowledge.models import KnowledgeBase
 from knowledge.templates import fill_fields
 
@@ -71,26 +71,6 @@ def _load(kb_dir: Path | None) -> KnowledgeBase:
         raise typer.Exit(2) from None
 
 
-def result_json(question: str, result: MatchResult) -> dict[str, Any]:
-    """The `lawbot ask --json` object for one question."""
-    entry = result.entry
-    return {
-        "question": question,
-        "decision": result.decision,
-        "faq_id": entry.id if entry else None,
-        "topic": entry.topic if entry else None,
-        "score": round(result.score, 4),
-        "answer": entry.answer if entry else None,
-        "basis": [c.as_json() for c in entry.basis] if entry else [],
-        "suggestions": [
-            {"faq_id": c.entry.id, "question": c.entry.question, "score": round(c.score, 4)}
-            for c in result.candidates
-        ]
-        if result.decision == "suggest"
-        else [],
-    }
-
-
 def _text(question: str, result: MatchResult) -> str:
     head = f"[{result.decision}] {result.score:.2f}  {question}"
     entry = result.entry
@@ -132,45 +112,71 @@ def ask(
 
 def eval_(
     kb: KbOption = None,
-    dev: Annotated[
-        Path | None,
-        typer.Option("--dev", help="评测集目录 / eval dir with dev/*.yaml, out_of_scope.yaml."),
-    ] = None,
+    set_name: Annotated[
+        str,
+        typer.Option(
+            "--set",
+            help="评测集 / realdev-test | realdev-tune | dev | cross-kb (default realdev-test).",
+        ),
+    ] = "realdev-test",
     semantic: SemanticOption = None,
     cache_dir: CacheOption = None,
     baselines: Annotated[bool, typer.Option("--baselines/--no-baselines")] = True,
     rounds: Annotated[int, typer.Option("--rounds", help="bootstrap rounds")] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON 输出 / the report as JSON.")] = False,
+    ask_outputs: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--ask",
+            help="另一版本 `lawbot ask --json` 的输出 / NAME=FILE, scored beside (set order).",
+        ),
+    ] = None,
     train: Annotated[
         Path | None,
-        typer.Option("--train", help="先训练组合器并写入此文件 / train combiners, write weights."),
+        typer.Option(
+            "--train",
+            help="先在调参集上重新拟合并写入此文件 / refit on the tune split, write weights here.",
+        ),
     ] = None,
 ) -> None:
-    """评测 / Evaluate the matcher and the baselines B1-B3 (dev set, else leave-one-out)."""
-    from knowledge.evaluation import evaluate, train_combiner, weights_module
+    """评测 / Scorecard of the matcher beside the baselines B1-B3, with 95% bootstrap intervals."""
+    from knowledge.evalsets import SETS, eval_command
+    from knowledge.realqa import RealQaMissing
 
+    if set_name not in SETS:
+        typer.echo(f"错误 error: --set must be one of {', '.join(SETS)}", err=True)
+        raise typer.Exit(2)
     knowledge = _load(kb)
     settings = _settings(semantic, cache_dir)
-    matcher = Matcher(knowledge, settings)
-    if train is not None:
-        combiners = {"semantic" if semantic else "lexical": train_combiner(matcher)}
-        if semantic:
-            lexical = Matcher(knowledge, replace(settings, semantic=False))
-            combiners["lexical"] = train_combiner(lexical)
-        note = f"Trained leave-one-phrasing-out on KB {knowledge.fingerprint}."
-        train.write_text(weights_module(combiners, note), encoding="utf-8")
-        typer.echo(f"wrote {train}")
-        matcher = Matcher(knowledge, settings, combiners["semantic" if semantic else "lexical"])
-    eval_dir = dev if dev is not None else (kb or default_kb_dir()) / "eval"
-    report = evaluate(matcher, eval_dir, with_baselines=baselines, rounds=rounds)
-    typer.echo(f"source: {report.source}  in-scope n={report.n_in}  out-of-scope n={report.n_out}")
-    keys = ("top1", "mrr5", "coverage", "precision", "right_or_suggested", "oos_false_answer")
-    typer.echo(f"{'system':18}" + "".join(f"{k:>22}" for k in keys) + "  thresholds")
-    for name, m in report.systems.items():
-        cells = "".join(
-            f"{m.values[k]:>8.3f} [{m.intervals[k][0]:.3f},{m.intervals[k][1]:.3f}]" for k in keys
+    pairs = [item.partition("=") for item in ask_outputs or []]
+    if any(not name or not path for name, _, path in pairs):
+        typer.echo("错误 error: --ask takes NAME=FILE", err=True)
+        raise typer.Exit(2)
+    try:
+        if train is not None:
+            from knowledge.fitting import refit
+
+            modes = ("semantic", "lexical") if settings.semantic else ("lexical",)
+            refit(knowledge, modes=modes, cache_dir=settings.cache_dir, out=train,
+                  progress=typer.echo)  # fmt: skip
+            typer.echo(f"wrote {train} (reload to use it)")
+        typer.echo(
+            eval_command(
+                set_name,
+                knowledge=knowledge,
+                settings=settings,
+                rounds=rounds,
+                baselines=baselines,
+                as_json=as_json,
+                ask_outputs={name: Path(path) for name, _, path in pairs},
+            )
         )
-        th = " ".join(f"{k}={v:.3f}" for k, v in m.thresholds.items())
-        typer.echo(f"{name:18}{cells}  {th}")
+    except RealQaMissing as exc:
+        typer.echo(f"错误 error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except OSError as exc:
+        typer.echo(f"错误 error: {exc.filename or ''} {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def bench(

@@ -166,17 +166,22 @@ class Knowledge(_Table):
 
 
 class Matching(_Table):
-    """[matching]: decision thresholds of the matcher."""
+    """[matching]: the matcher's signal and, optionally, decision thresholds.
 
-    tau_high: float = Field(default=0.65, ge=0, le=1)
-    tau_low: float = Field(default=0.25, ge=0, le=1)
-    delta: float = Field(default=0.1, ge=0, le=1)
+    Unset thresholds take the fitted ones shipped with the weights (`knowledge/matcher_weights.py`,
+    chosen on the labelled tune split); setting one overrides just that band.
+    """
+
+    tau_high: float | None = Field(default=None, ge=0, le=1)
+    tau_confirm: float | None = Field(default=None, ge=0, le=1)
+    tau_low: float | None = Field(default=None, ge=0, le=1)
+    delta: float | None = Field(default=None, ge=0, le=1)
     semantic: bool = False
     cache_dir: str = "data/cache"
 
     @model_validator(mode="after")
     def _ordered(self) -> Matching:
-        if self.tau_low > self.tau_high:
+        if self.tau_low is not None and self.tau_high is not None and self.tau_low > self.tau_high:
             raise ValueError("tau_low must not exceed tau_high")
         return self
 

@@ -86,6 +86,37 @@ def answer_reply(
     return Reply(text=text, buttons=rows)
 
 
+def confirm_reply(
+    entry: Entry,
+    alternatives: Sequence[Entry],
+    *,
+    consultation_id: int,
+    elder: bool,
+    laws_available: bool,
+) -> Reply:
+    """Render an answer with a check: what we understood, the answer, and what else it may be.
+
+    The alternatives are the consultation's candidates 2 and 3, picked with `pick:<cid>:1|2`.
+    """
+    answer = answer_reply(
+        entry, consultation_id=consultation_id, elder=elder, laws_available=laws_available
+    )
+    lines = [texts.CONFIRM_INTRO.format(question=entry.question), "", answer.text]
+    if alternatives:
+        lines += ["", texts.CONFIRM_NOT_THIS]
+        lines += [f"{i}. {e.question}" for i, e in enumerate(alternatives, 1)]
+        lines.append(texts.CONFIRM_NUMBERED_HINT)
+    others = tuple(
+        (Button(_label(f"{i}. {e.question}"), f"pick:{consultation_id}:{i}"),)
+        for i, e in enumerate(alternatives, 1)
+    )
+    none = ((Button(texts.BUTTON_NONE_OF_THESE, f"adv:{consultation_id}"),),)
+    feedback_and_law = tuple(
+        row for row in answer.buttons if not any(b.action.startswith("adv:") for b in row)
+    )
+    return Reply(text="\n".join(lines), buttons=feedback_and_law + others + none)
+
+
 def cite(basis: Sequence[Citation]) -> str:
     """Render citations grouped by law: 《民法典》第二百三十六条、第二百三十七条；《土地管理法》第六十二条."""
     grouped: dict[str, list[str]] = {}
@@ -101,9 +132,11 @@ def full_answer_reply(entry: Entry, *, consultation_id: int, laws_available: boo
     )
 
 
-def suggest_reply(entries: Sequence[Entry], *, consultation_id: int, elder: bool) -> Reply:
+def suggest_reply(
+    entries: Sequence[Entry], *, consultation_id: int, elder: bool, intro: str = texts.SUGGEST_INTRO
+) -> Reply:
     """Offer up to three candidate questions and a way to reach the advisor."""
-    lines = [texts.SUGGEST_INTRO]
+    lines = [intro]
     if elder:
         lines += [f"{i}. {e.question}" for i, e in enumerate(entries, 1)]
         lines.append(texts.SUGGEST_NUMBERED_HINT)
@@ -185,6 +218,17 @@ def asks_for_person(text: str) -> bool:
     """Tell whether a short message asks for a person (转人工, 找法律顾问, 我要找律师)."""
     plain = "".join(ch for ch in text if ch.isalnum())
     return len(plain) <= _PERSON_MAX_CHARS and any(p in plain for p in PERSON_REQUESTS)
+
+
+NOT_THIS = ("不是", "不对", "都不是", "不是这个", "不是这个问题", "不是我问的", "答非所问", "不是这样")
+_NOT_THIS_MAX_CHARS = 8
+
+
+def rejects_shown(text: str) -> bool:
+    """Tell whether a short message says the shown answer or list is not what was asked."""
+    plain = "".join(ch for ch in text if ch.isalnum())
+    plain = plain.removesuffix("啊").removesuffix("呀").removesuffix("的")
+    return len(plain) <= _NOT_THIS_MAX_CHARS and plain in NOT_THIS
 
 
 def numbered_choice(text: str) -> int | None:

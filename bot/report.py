@@ -54,6 +54,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.config import Config
+from knowledge.matcher import default_thresholds
 from bot.privacy import mask_numbers
 from bot.texts import (
     GAPS_HEADER,
@@ -89,6 +90,7 @@ logger = logging.getLogger(__name__)
 
 DECISION_LABELS: dict[str, str] = {
     "answer": "机器人解答",
+    "confirm": "解答并确认",
     "suggest": "推荐相近问题",
     "escalate": "转法律顾问",
     "clarify": "请补充说明",
@@ -584,9 +586,17 @@ def build_report(
                 session=s, edges_hours=HISTOGRAM_EDGES_HOURS, start=start, end=end
             ),
             gaps=q.top_unmatched(
-                session=s, below=config.matching.tau_high, limit=gaps, start=start, end=end
+                session=s, below=_answer_threshold(config), limit=gaps, start=start, end=end
             ),
         )
+
+
+def _answer_threshold(config: Config) -> float:
+    """The score from which the bot answers (configured, else the fitted one)."""
+    table = config.matching
+    if table.tau_high is not None:
+        return table.tau_high
+    return default_thresholds(table.semantic).answer
 
 
 # --- terminal -------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ def match_settings(config: Config, *, semantic: bool | None = None) -> MatchSett
         tau_high=table.tau_high,
         tau_low=table.tau_low,
         delta=table.delta,
+        tau_confirm=table.tau_confirm,
         semantic=table.semantic if semantic is None else semantic,
         cache_dir=cache,
     )

@@ -154,6 +154,14 @@ class ConsultationService:
                 picked = self._numbered_pick(session, villager, choice)
                 if picked is not None:
                     return picked
+            if replies.rejects_shown(text):
+                rejected = self._not_this(session, villager, text, update_key)
+                if rejected is not None:
+                    return rejected
+                # A bare 不是/不对 with nothing shown to reject carries no question to match.
+                return self._record_simple(
+                    session, villager, text, Decision.CLARIFY, update_key, Reply(texts.CLARIFY)
+                )
             if not text.strip():
                 return self._record_simple(
                     session, villager, text, Decision.CLARIFY, update_key, Reply(texts.EMPTY)
@@ -168,7 +176,7 @@ class ConsultationService:
             with self._match_lock:
                 result = self.matcher.match(text)
             latency = (time.perf_counter() - started) * 1000
-            if thread is not None and result.decision != "answer":
+            if thread is not None and result.decision not in ("answer", "confirm"):
                 consultation = self._store(
                     session, villager, text, Decision.FOLLOW_UP, update_key=update_key
                 )
@@ -283,6 +291,13 @@ class ConsultationService:
         if decision in (Decision.ANSWER, Decision.CHOICE) and entry is not None:
             return (
                 replies.answer_reply(entry, consultation_id=cid, elder=elder, laws_available=laws),
+            )
+        if decision == Decision.CONFIRM and entry is not None:
+            others = [e for i in _candidate_ids(consultation)[1:3] if (e := self.kb.entry(i))]
+            return (
+                replies.confirm_reply(
+                    entry, others, consultation_id=cid, elder=elder, laws_available=laws
+                ),
             )
         if decision == Decision.SUGGEST:
             entries = [e for i in _candidate_ids(consultation) if (e := self.kb.entry(i))]
@@ -750,19 +765,61 @@ class ConsultationService:
             iter(repo.recent_consultations(session=session, villager_id=villager.id, limit=1)),
             None,
         )
-        if last is None or last.decision != Decision.SUGGEST or last.id is None:
+        if last is None or last.decision not in (Decision.SUGGEST, Decision.CONFIRM):
             return None
-        if self.clock() - as_utc(last.created_at) > CHOICE_WINDOW:
+        if last.id is None or self.clock() - as_utc(last.created_at) > CHOICE_WINDOW:
             return None
         if choice == 0:
             return self._to_advisor(session, villager, str(last.id))
+        # A confirm shows candidate 1 as the answer and numbers the next two 1 and 2.
         candidates = _candidate_ids(last)
+        if last.decision == Decision.CONFIRM:
+            candidates = candidates[1:3]
         if not 1 <= choice <= len(candidates):
             return None
         entry = self.kb.entry(candidates[choice - 1])
         return (
             None if entry is None else self._answer_choice(session, villager, entry, source=last)
         )
+
+    def _not_this(
+        self, session: Session, villager: Villager, text: str, update_key: str | None
+    ) -> Outcome | None:
+        """不是这个: after a confirm show its alternatives; after a list, pass to the advisor."""
+        assert villager.id is not None
+        last = next(
+            iter(repo.recent_consultations(session=session, villager_id=villager.id, limit=1)),
+            None,
+        )
+        if last is None or last.id is None:
+            return None
+        if self.clock() - as_utc(last.created_at) > CHOICE_WINDOW:
+            return None
+        if last.decision == Decision.SUGGEST:
+            return self._to_advisor(session, villager, str(last.id))
+        if last.decision != Decision.CONFIRM:
+            return None
+        others = guesses(last)[1:3]
+        entries = [e for faq_id, _ in others if (e := self.kb.entry(faq_id))]
+        if not entries:
+            return self._to_advisor(session, villager, str(last.id))
+        consultation = self._store(
+            session,
+            villager,
+            text,
+            Decision.SUGGEST,
+            update_key=update_key,
+            topic_key=entries[0].topic_key,
+            candidates=json.dumps([[faq_id, score] for faq_id, score in others]),
+        )
+        assert consultation.id is not None
+        reply = replies.suggest_reply(
+            entries,
+            consultation_id=consultation.id,
+            elder=villager.elder_mode,
+            intro=texts.NOT_THIS_ALTERNATIVES,
+        )
+        return Outcome((reply,), consultation_id=consultation.id, decision=Decision.SUGGEST)
 
     def _urgent(
         self,
@@ -839,6 +896,14 @@ class ConsultationService:
         if result.decision == "answer" and entry is not None:
             reply = replies.answer_reply(
                 entry,
+                consultation_id=consultation.id,
+                elder=elder,
+                laws_available=self.laws is not None,
+            )
+        elif result.decision == "confirm" and entry is not None:
+            reply = replies.confirm_reply(
+                entry,
+                [c.entry for c in result.alternatives],
                 consultation_id=consultation.id,
                 elder=elder,
                 laws_available=self.laws is not None,

@@ -28,6 +28,7 @@ class Decision(StrEnum):
     """What the bot did with a message."""
 
     ANSWER = "answer"
+    CONFIRM = "confirm"  # answered with a check: 「我理解您问的是…」 and two alternatives
     SUGGEST = "suggest"
     ESCALATE = "escalate"
     CLARIFY = "clarify"

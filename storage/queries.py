@@ -81,6 +81,7 @@ __all__ = [
 
 QUESTION_DECISIONS: tuple[str, ...] = (
     Decision.ANSWER,
+    Decision.CONFIRM,
     Decision.SUGGEST,
     Decision.ESCALATE,
     Decision.CLARIFY,
@@ -280,8 +281,10 @@ def count_by_month(
 
 
 def match_rate(*, session: Session, start: datetime, end: datetime) -> Rate:
-    """Return questions answered directly (decision `answer`) / all questions."""
-    answered = func.sum(case((C.decision == Decision.ANSWER, 1), else_=0))
+    """Return questions answered directly (`answer`, or `confirm` with a check) / all questions."""
+    answered = func.sum(
+        case((C.decision.in_((Decision.ANSWER, Decision.CONFIRM)), 1), else_=0)
+    )
     row = _run(
         session,
         select(answered, func.count(), func.count(func.distinct(C.villager_id))).where(
