@@ -8,6 +8,7 @@ whose message is one line naming the key and the file.
 from __future__ import annotations
 
 import difflib
+import logging
 import os
 import re
 import tomllib
@@ -25,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from bot.campaign_config import CampaignDef
+from bot.services.campaign_config import CampaignDef
 from knowledge.laws import default_laws_dir
 
 __all__ = [
@@ -40,6 +41,9 @@ ENV_CONFIG = "LAWBOT_CONFIG"
 ENV_TOKEN = "LAWBOT_TOKEN"
 _EXAMPLE = "config.example.toml"
 _CODE = re.compile(r"^[a-z0-9_]{2,32}$")
+
+
+logger = logging.getLogger(__name__)
 
 
 class ConfigError(Exception):
@@ -126,7 +130,7 @@ class Village(_Table):
         return value
 
 
-class Database(_Table):
+class DatabaseSettings(_Table):
     """[database]: where consultations are stored."""
 
     url: str = "sqlite:///data/lawbot.sqlite3"
@@ -147,7 +151,15 @@ class Telegram(_Table):
 
     base_url: str = "https://api.telegram.org/bot"
     base_file_url: str = "https://api.telegram.org/file/bot"
-    groups_need_mention: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired_keys(cls, data: Any) -> Any:
+        # In groups the bot always answers only when mentioned; the switch was never read.
+        if isinstance(data, dict) and "groups_need_mention" in data:
+            data = {k: v for k, v in data.items() if k != "groups_need_mention"}
+            logger.warning("config: telegram.groups_need_mention is no longer used; remove it")
+        return data
 
 
 class Conversation(_Table):
@@ -230,7 +242,7 @@ class Config(_Table):
     justice_office: JusticeOffice = JusticeOffice()
     staff: Staff = Staff()
     villages: tuple[Village, ...] = ()
-    database: Database = Database()
+    database: DatabaseSettings = DatabaseSettings()
     telegram: Telegram = Telegram()
     conversation: Conversation = Conversation()
     knowledge: Knowledge = Knowledge()
@@ -261,10 +273,6 @@ class Config(_Table):
             or user_id in self.staff.admin_ids
             or user_id in self.justice_office.telegram_ids
         )
-
-    def advisor_villages(self, user_id: int) -> tuple[Village, ...]:
-        """Return the villages for which this user is the advisor or the backup advisor."""
-        return tuple(v for v in self.villages if user_id in (v.advisor_id, v.backup_advisor_id))
 
     def resolve(self, relative: str) -> Path | None:
         """Resolve a configured path relative to the working directory (None when empty)."""

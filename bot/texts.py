@@ -30,6 +30,18 @@ HELP = (
     "不会打字可以直接拨打 12348 公共法律服务热线。紧急情况请打 110。"
 )
 BUTTON_ELDER = "👴 长辈模式（简短回答）"
+# The villager commands, in menu order: name -> what the messenger's command menu says.
+COMMAND_MENU = {
+    "start": "开始 / 选择村",
+    "help": "怎么用",
+    "topics": "按主题看常见问题",
+    "village": "更换所在村",
+    "elder": "长辈模式（简短回答）",
+    "subscribe": "订阅普法消息",
+    "unsubscribe": "退订普法消息",
+    "mydata": "查看我的记录",
+    "forget": "删除我的记录",
+}
 
 # --- answers ----------------------------------------------------------------------------------
 ANSWER_BASIS = "依据：{citations}"

@@ -23,6 +23,8 @@ __all__ = ["KbCheck", "check_kb", "phrasing_key"]
 
 MIN_VARIANTS = 4
 ANSWER_CHARS = (80, 350)
+# A browse button sends `faq:<id>` as Telegram callback_data (at most 64 bytes).
+ID_MAX_BYTES = 56
 SHORT_MAX = 60
 CAMPAIGN_MAX = 200
 NEAR_DUPLICATE = 92.0  # rapidfuzz ratio over phrasing keys; above it two entries may be confused
@@ -124,6 +126,12 @@ def _check_entries(kb: KnowledgeBase, faq_dir: Path, laws: LawLibrary | None) ->
             )
         topic_keys.add(topic.key)
         for entry in topic.entries:
+            if len(entry.id.encode("utf-8")) > ID_MAX_BYTES:
+                problems.append(
+                    Problem(
+                        where, entry.id, f"id 超过 {ID_MAX_BYTES} 字节 (a button must carry it)"
+                    )
+                )
             if entry.id in seen:
                 problems.append(
                     Problem(where, entry.id, f"重复的 id (duplicate id, also in {seen[entry.id]})")

@@ -39,9 +39,9 @@ from knowledge.signals import FloatArray, pool_max
 
 __all__ = [
     "DevQuery",
+    "DevSetReport",
     "Metrics",
     "Ranked",
-    "Report",
     "choose_thresholds",
     "evaluate",
     "fit_logistic",
@@ -85,7 +85,7 @@ class Metrics:
 
 
 @dataclass(frozen=True, slots=True)
-class Report:
+class DevSetReport:
     """Metrics of every system on one evaluation source."""
 
     source: str
@@ -451,7 +451,7 @@ def evaluate(
     with_baselines: bool = True,
     fixed: MatchSettings | None = None,
     rounds: int = BOOTSTRAP,
-) -> Report:
+) -> DevSetReport:
     """Evaluate the matcher (and baselines) on the dev set if present, else leave-one-out.
 
     The matcher is reported twice: at its configured thresholds (`fixed`, default the matcher's
@@ -489,7 +489,7 @@ def evaluate(
             bl_in, bl_out = b.run(inside), b.run(outside)
             bth = choose_thresholds(bl_in, gold, bl_out, with_delta=False)
             systems[b.name] = metrics(bl_in, gold, bl_out, bth, rounds=rounds)
-    return Report(source, len(inside), len(outside), systems)
+    return DevSetReport(source, len(inside), len(outside), systems)
 
 
 def _halves(n: int, seed: int = 0) -> tuple[list[int], list[int]]:

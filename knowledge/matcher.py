@@ -58,7 +58,7 @@ __all__ = [
     "DECISIONS",
     "FEATURES",
     "Candidate",
-    "Decision",
+    "MatchDecision",
     "MatchResult",
     "MatchSettings",
     "Matcher",
@@ -71,8 +71,14 @@ __all__ = [
 ]
 
 _T = TypeVar("_T")
-Decision = Literal["answer", "confirm", "suggest", "escalate", "clarify"]
-DECISIONS: Final[tuple[Decision, ...]] = ("answer", "confirm", "suggest", "escalate", "clarify")
+MatchDecision = Literal["answer", "confirm", "suggest", "escalate", "clarify"]
+DECISIONS: Final[tuple[MatchDecision, ...]] = (
+    "answer",
+    "confirm",
+    "suggest",
+    "escalate",
+    "clarify",
+)
 
 RECALL_PER_SIGNAL: Final = 8
 INDEX_VERSION: Final = 5  # bump when normalisation, tokens or index layout change
@@ -159,7 +165,7 @@ class Candidate:
 class MatchResult:
     """What to do with one message."""
 
-    decision: Decision
+    decision: MatchDecision
     normalized: str
     candidates: tuple[Candidate, ...] = ()
     asked: str = ""  # the normalised asked part of the message (the message itself if short)
@@ -824,7 +830,7 @@ def guarded_scores(combiner: Combiner, rows: FloatArray) -> FloatArray:
     return probs.astype(np.float32)
 
 
-def decide_band(best: float, second: float, th: Thresholds) -> Decision:
+def decide_band(best: float, second: float, th: Thresholds) -> MatchDecision:
     """The band of a best score (and the runner-up's) under thresholds `th` (content present)."""
     if best >= th.answer and best - second >= th.delta:
         return "answer"

@@ -29,7 +29,7 @@ from typing import Final
 
 import numpy as np
 
-from knowledge.matcher import Decision, MatchResult, Thresholds, decide_band
+from knowledge.matcher import MatchDecision, MatchResult, Thresholds, decide_band
 from knowledge.realqa import Label
 from knowledge.signals import FloatArray
 
@@ -90,7 +90,7 @@ class Scored:
 class Outcome:
     """What the villager sees: the decision and the entries shown (answered / confirmed first)."""
 
-    decision: Decision
+    decision: MatchDecision
     shown: tuple[str, ...]
     top: str | None
 

@@ -16,7 +16,6 @@ from storage.campaign_models import (
     DeliveryState,
     RunState,
 )
-from storage.clock import utcnow
 from storage.models import Villager
 
 __all__ = [
@@ -89,14 +88,15 @@ def audience(*, session: Session, villages: Sequence[str] | None) -> list[tuple[
     return [(int(v), str(c)) for v, c in rows if v is not None and c is not None]
 
 
-def create_deliveries(*, session: Session, run_id: int, targets: Sequence[tuple[int, str]]) -> int:
+def create_deliveries(
+    *, session: Session, run_id: int, targets: Sequence[tuple[int, str]], now: datetime
+) -> int:
     """Write a pending delivery for each target not yet in the run; return how many were new."""
     known = set(
         session.exec(
             select(CampaignDelivery.villager_id).where(CampaignDelivery.run_id == run_id)
         ).all()
     )
-    now = utcnow()
     fresh = [
         CampaignDelivery(run_id=run_id, villager_id=v, chat_id=c, created_at=now)
         for v, c in targets
@@ -117,7 +117,7 @@ def pending_deliveries(*, session: Session, run_id: int) -> list[tuple[int, str]
     return [(int(i), str(c)) for i, c in session.exec(statement).all() if i is not None]
 
 
-def claim_delivery(*, session: Session, delivery_id: int, run_id: int) -> bool:
+def claim_delivery(*, session: Session, delivery_id: int, run_id: int, now: datetime) -> bool:
     """Move a pending delivery to SENDING when its run is running and its villager still
     subscribed and active (one conditional UPDATE: one claimer wins); return whether it did."""
     running = select(CampaignRun.id).where(
@@ -136,12 +136,12 @@ def claim_delivery(*, session: Session, delivery_id: int, run_id: int) -> bool:
                 eligible.where(Villager.id == CampaignDelivery.villager_id).scalar_subquery()
             ),
         )
-        .values(state=DeliveryState.SENDING, updated_at=utcnow())
+        .values(state=DeliveryState.SENDING, updated_at=now)
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
-def skip_if_ineligible(*, session: Session, delivery_id: int, run_id: int) -> bool:
+def skip_if_ineligible(*, session: Session, delivery_id: int, run_id: int, now: datetime) -> bool:
     """Mark a pending delivery skipped when its villager left (unsubscribed, inactive)."""
     running = select(CampaignRun.id).where(
         CampaignRun.id == run_id, CampaignRun.state == RunState.RUNNING
@@ -156,7 +156,7 @@ def skip_if_ineligible(*, session: Session, delivery_id: int, run_id: int) -> bo
         .values(
             state=DeliveryState.SKIPPED,
             error="unsubscribed or inactive before sending",
-            updated_at=utcnow(),
+            updated_at=now,
         )
     )
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
@@ -170,6 +170,7 @@ def finish_delivery(
     attempts: int,
     error: str | None = None,
     sent_at: datetime | None = None,
+    now: datetime,
 ) -> None:
     """Record the final state of a delivery."""
     session.execute(
@@ -180,12 +181,12 @@ def finish_delivery(
             attempts=attempts,
             error=error[:255] if error else None,
             sent_at=sent_at,
-            updated_at=utcnow(),
+            updated_at=now,
         )
     )
 
 
-def interrupt_sending(*, session: Session, run_id: int) -> int:
+def interrupt_sending(*, session: Session, run_id: int, now: datetime) -> int:
     """Mark deliveries left SENDING by a crash as failed (outcome unknown: never re-sent)."""
     result = session.execute(
         update(CampaignDelivery)
@@ -196,13 +197,13 @@ def interrupt_sending(*, session: Session, run_id: int) -> int:
         .values(
             state=DeliveryState.FAILED,
             error="interrupted: outcome unknown, not re-sent",
-            updated_at=utcnow(),
+            updated_at=now,
         )
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def skip_pending(*, session: Session, run_id: int, reason: str) -> int:
+def skip_pending(*, session: Session, run_id: int, reason: str, now: datetime) -> int:
     """Mark the run's pending deliveries skipped (a cancelled run)."""
     result = session.execute(
         update(CampaignDelivery)
@@ -210,7 +211,7 @@ def skip_pending(*, session: Session, run_id: int, reason: str) -> int:
             col(CampaignDelivery.run_id) == run_id,
             col(CampaignDelivery.state) == DeliveryState.PENDING,
         )
-        .values(state=DeliveryState.SKIPPED, error=reason, updated_at=utcnow())
+        .values(state=DeliveryState.SKIPPED, error=reason, updated_at=now)
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
 

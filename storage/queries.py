@@ -282,9 +282,7 @@ def count_by_month(
 
 def match_rate(*, session: Session, start: datetime, end: datetime) -> Rate:
     """Return questions answered directly (`answer`, or `confirm` with a check) / all questions."""
-    answered = func.sum(
-        case((C.decision.in_((Decision.ANSWER, Decision.CONFIRM)), 1), else_=0)
-    )
+    answered = func.sum(case((C.decision.in_((Decision.ANSWER, Decision.CONFIRM)), 1), else_=0))
     row = _run(
         session,
         select(answered, func.count(), func.count(func.distinct(C.villager_id))).where(

@@ -10,7 +10,7 @@ from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from storage.clock import as_utc, utcnow
+from storage.clock import as_utc
 from storage.models import (
     Consultation,
     Escalation,
@@ -63,11 +63,15 @@ def get_villager(*, session: Session, channel: str, channel_user_id: str) -> Vil
 
 
 def get_or_create_villager(
-    *, session: Session, channel: str, channel_user_id: str, chat_id: str | None = None
+    *,
+    session: Session,
+    channel: str,
+    channel_user_id: str,
+    chat_id: str | None = None,
+    now: datetime,
 ) -> Villager:
     """Return the villager, creating the row on first contact (race-safe)."""
     villager = get_villager(session=session, channel=channel, channel_user_id=channel_user_id)
-    now = utcnow()
     if villager is None:
         villager = Villager(
             channel=channel,
@@ -191,6 +195,7 @@ def open_escalation(
     advisor_id: str | None,
     reason: str,
     urgent: bool,
+    now: datetime,
 ) -> Escalation:
     """Open an escalation for a consultation and record the first transition."""
     assert consultation.id is not None
@@ -201,7 +206,7 @@ def open_escalation(
         advisor_id=advisor_id,
         reason=reason,
         urgent=urgent,
-        created_at=utcnow(),
+        created_at=now,
     )
     session.add(escalation)
     session.flush()
@@ -263,7 +268,7 @@ def villager_summary(*, session: Session, villager_id: int) -> dict[str, int]:
     }
 
 
-def forget_villager(*, session: Session, villager: Villager) -> int:
+def forget_villager(*, session: Session, villager: Villager, now: datetime) -> int:
     """Anonymise a villager's texts and profile, keeping counts for statistics."""
     assert villager.id is not None
     consultations = session.exec(
@@ -278,7 +283,7 @@ def forget_villager(*, session: Session, villager: Villager) -> int:
     villager.subscribed = False
     villager.elder_mode = False
     villager.consent_at = None
-    villager.forgotten_at = utcnow()
+    villager.forgotten_at = now
     villager.active = False
     session.add(villager)
     session.flush()

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy import text
 
 from bot.config import Config, load_config
-from bot.runtime import match_settings
-from bot.service import ConsultationService
+from bot.services.consultation import ConsultationService
+from bot.wiring import load_knowledge, match_settings
 from knowledge.laws import LawLibrary, default_laws_dir
 from knowledge.loader import load_kb
 from knowledge.matcher import Matcher
@@ -116,7 +116,7 @@ def service_fixture(
     clock: ManualClock,
 ) -> ConsultationService:
     """The consultation service on a fresh database, with law texts available."""
-    service = ConsultationService.create(config, kb, matcher, db)
+    service = ConsultationService.create(config, kb, matcher, db, kb_source=load_knowledge)
     service.laws = LawLibrary(laws_dir)
     service.clock = clock
     return service

@@ -120,7 +120,17 @@ def test_near_duplicate_phrasings_across_entries_are_warnings(
 def test_the_cli_exits_non_zero_with_file_entry_and_reason(tmp_path: Path, laws_dir: Path) -> None:
     kb = _kb(tmp_path, GOOD_ENTRY.replace("article: 236", "article: 9999"))
     run = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "kb", "check", "--kb", str(kb), "--laws", str(laws_dir)],
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "kb",
+            "check",
+            "--kb",
+            str(kb),
+            "--laws",
+            str(laws_dir),
+        ],
         capture_output=True,
         text=True,
         check=False,

@@ -250,7 +250,7 @@ def test_out_of_scope_near_miss_not_answered(shipped: Matcher) -> None:
 def test_ask_json_contract(tmp_path: Path) -> None:
     import typer
 
-    from bot.cli_matching import register
+    from bot.cli.matching import register
 
     app = typer.Typer()
     register(app)

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler
+from telegram.ext import CallbackQueryHandler, CommandHandler
 
-from bot.service import ConsultationService
-from bot.telegram.staff import register_staff_handlers
-
-__all__ = ["callback_patterns", "commands", "register_everything"]
-
-
-def register_everything(application: Application, service: ConsultationService) -> None:  # type: ignore[type-arg]
-    """Add the staff and campaign handlers next to those of `build_application`."""
-    register_staff_handlers(application)
-    if importlib.util.find_spec("bot.telegram.campaign_handlers") is None:
-        return  # pragma: no cover - before the campaigns land
-    from bot.campaigns import CampaignService
-    from bot.telegram.campaign_handlers import register_campaign_handlers
-
-    campaigns = CampaignService(
-        config=service.config, kb=service.kb, db=service.db, clock=service.clock
-    )
-    register_campaign_handlers(application, campaigns, schedule=False)
+__all__ = ["callback_patterns", "commands"]
 
 
 def commands(application: Any) -> set[str]:

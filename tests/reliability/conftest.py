@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from bot import reliability
+from bot.channels.telegram import build_application, reliability
 from bot.config import Config
-from bot.service import ConsultationService
-from bot.telegram import build_application
+from bot.ops.telegram_emulator import Emulator
+from bot.services.consultation import ConsultationService
+from bot.wiring import services_for
 from storage.models import Consultation
-from tests.emulator import Emulator
-from tests.telegram.conftest import TOKEN, configured
+from tests.bot.channels.telegram.conftest import TOKEN, configured
 
 __all__ = ["RBot", "rows"]
 
@@ -53,7 +53,7 @@ async def start_bot(
     """Build, journal and start the Application polling the emulator."""
     cfg = configured(config, emulator.base_url)
     service.config = cfg
-    application = build_application(cfg, service, TOKEN)
+    application = build_application(services_for(service), TOKEN)
     journal = reliability.install(application, journal_dir, replay_every=0.5)
     harness = RBot(emulator, service, application, journal)
 

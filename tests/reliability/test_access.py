@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from bot.channels.telegram.app import VILLAGER_COMMANDS
+from bot.channels.telegram.handlers import ADVISOR_COMMANDS
 from bot.config import Config
-from bot.service import ConsultationService, Sender
-from bot.telegram.app import VILLAGER_COMMANDS
-from bot.telegram.handlers import ADVISOR_COMMANDS
+from bot.ops.telegram_emulator import Emulator
+from bot.services.consultation import ConsultationService, Sender
 from storage.models import Consultation, Escalation, EscalationTurn, FaqDraft
-from tests.emulator import Emulator
-from tests.reliability.apps import callback_patterns, commands, register_everything
+from tests.reliability.apps import callback_patterns, commands
 from tests.reliability.conftest import RBot, start_bot, stop_bot
 
 VICTIM = 5201  # a villager of 外洪村 (waihong) with an escalated question
@@ -29,7 +29,7 @@ def _refusals() -> set[str]:
     import importlib
 
     found: set[str] = set()
-    for name in ("bot.texts", "bot.report", "bot.campaign_texts"):
+    for name in ("bot.texts", "bot.services.report", "bot.campaign_texts"):
         try:
             module = importlib.import_module(name)
         except ImportError:  # pragma: no cover
@@ -89,9 +89,6 @@ async def abot_fixture(
     emulator: Emulator, config: Config, service: ConsultationService, tmp_path: Path
 ) -> RBot:
     harness = await start_bot(emulator, config, service, tmp_path / "journal")
-    await harness.application.stop()  # handlers are added to a stopped application
-    register_everything(harness.application, service)
-    await harness.application.start()
     victim = Sender("telegram", str(VICTIM), str(VICTIM))
     service.start(victim, "waihong")
     outcome = service.ask(victim, SECRET)

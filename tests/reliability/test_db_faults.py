@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import reliability, texts
-from bot.service import ConsultationService
+from bot import texts
+from bot.channels.telegram import reliability
+from bot.services.consultation import ConsultationService
 from knowledge.models import KnowledgeBase
 from storage import db as storage_db
 from tests.conftest import postgres_url, skip_or_fail

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.service import ConsultationService, Outcome, Sender
-from bot.telegram.app import VILLAGER_COMMANDS
-from bot.telegram.handlers import ADVISOR_COMMANDS, DRAFT_COMMANDS
+from bot.channels.telegram.app import VILLAGER_COMMANDS
+from bot.channels.telegram.handlers import ADVISOR_COMMANDS, DRAFT_COMMANDS
+from bot.services.consultation import ConsultationService, Outcome, Sender
 from tests.reliability.conftest import RBot
 
 CONTROL = st.characters(min_codepoint=0, max_codepoint=0x1F) | st.sampled_from(

@@ -1,4 +1,4 @@
-"""Load, faults and SIGKILL through the real bot subprocess and the emulator (bot.reliability_load).
+"""Load, faults and SIGKILL through the real bot subprocess and the emulator (bot.ops.reliability_load).
 
 The CI variants are small; `-m slow` runs the issue's full scenario (500 villagers, 10,000
 messages). Each prints its line for the table in docs/reliability.md.
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import Config
-from bot.reliability_load import IN_FLIGHT, LoadPlan, LoadResult, run_load
+from bot.ops.reliability_load import IN_FLIGHT, LoadPlan, LoadResult, run_load
 from storage.db import Database
 
 CONCURRENT_UPDATES = IN_FLIGHT

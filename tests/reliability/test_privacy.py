@@ -11,9 +11,9 @@ import typer
 from sqlmodel import select
 from typer.testing import CliRunner
 
-from bot import cli_ops
+from bot.cli import ops as cli_ops
 from bot.config import Config
-from bot.service import ConsultationService, Sender
+from bot.services.consultation import ConsultationService, Sender
 from knowledge.models import KnowledgeBase
 from storage.clock import utcnow
 from storage.models import Consultation

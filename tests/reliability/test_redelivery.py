@@ -1,6 +1,6 @@
 """Redelivered updates: recorded and answered → nothing; recorded, not answered → the reply again.
 
-See `bot.reliability` and docs/reliability.md for Telegram's offset semantics.
+See `bot.channels.telegram.reliability` and docs/reliability.md for Telegram's offset semantics.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 
 from bot import texts
 from bot.config import Config
-from bot.service import ConsultationService, Sender
+from bot.ops.telegram_emulator import Emulator
+from bot.services.consultation import ConsultationService, Sender
 from knowledge.models import KnowledgeBase
-from tests.emulator import Emulator
 from tests.reliability.conftest import RBot, rows, start_bot, stop_bot
 
 ALICE = Sender(channel="telegram", user_id="5101", chat_id="5101")

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from storage import queries as q
+from storage.clock import utcnow
 from storage.db import Database
 from storage.models import Consultation, Escalation, Feedback, Villager
 
@@ -298,7 +299,9 @@ def test_push_stats_count_deliveries_and_clicks_per_push(db: Database) -> None:
     due = datetime(2026, 12, 4, 0, 30, tzinfo=UTC)
     with db.session() as session:
         people = [
-            get_or_create_villager(session=session, channel="telegram", channel_user_id=str(i))
+            get_or_create_villager(
+                now=utcnow(), session=session, channel="telegram", channel_user_id=str(i)
+            )
             for i in range(4)
         ]
         run = CampaignRun(

@@ -29,13 +29,13 @@ def _consultation(villager: Villager, text: str = "欠条怎么写", **fields: o
 def test_a_villager_is_created_once_per_channel_and_user(db: Database) -> None:
     with db.session() as session:
         first = repo.get_or_create_villager(
-            session=session, channel="telegram", channel_user_id="42"
+            now=utcnow(), session=session, channel="telegram", channel_user_id="42"
         )
         again = repo.get_or_create_villager(
-            session=session, channel="telegram", channel_user_id="42"
+            now=utcnow(), session=session, channel="telegram", channel_user_id="42"
         )
         other = repo.get_or_create_villager(
-            session=session, channel="console", channel_user_id="42"
+            now=utcnow(), session=session, channel="console", channel_user_id="42"
         )
         assert first.id == again.id
         assert other.id != first.id
@@ -46,7 +46,7 @@ def test_a_villager_is_created_once_per_channel_and_user(db: Database) -> None:
 def test_consultations_come_back_newest_first_and_counted_by_time(db: Database) -> None:
     with db.session() as session:
         villager = repo.get_or_create_villager(
-            session=session, channel="telegram", channel_user_id="7"
+            now=utcnow(), session=session, channel="telegram", channel_user_id="7"
         )
         old = _consultation(villager, "旧问题", created_at=utcnow() - timedelta(hours=2))
         repo.add_consultation(session=session, consultation=old)
@@ -67,7 +67,7 @@ def test_consultations_come_back_newest_first_and_counted_by_time(db: Database) 
 def test_an_update_key_is_recorded_once(db: Database) -> None:
     with db.session() as session:
         villager = repo.get_or_create_villager(
-            session=session, channel="telegram", channel_user_id="9"
+            now=utcnow(), session=session, channel="telegram", channel_user_id="9"
         )
         repo.add_consultation(
             session=session, consultation=_consultation(villager, update_key="tg:1")
@@ -77,7 +77,7 @@ def test_an_update_key_is_recorded_once(db: Database) -> None:
         assert repo.consultation_by_update_key(session=session, update_key="tg:2") is None
     with db.session() as session:
         villager = repo.get_or_create_villager(
-            session=session, channel="telegram", channel_user_id="9"
+            now=utcnow(), session=session, channel="telegram", channel_user_id="9"
         )
         duplicate = _consultation(villager, update_key="tg:1")
         with pytest.raises(IntegrityError):
@@ -88,7 +88,7 @@ def test_an_update_key_is_recorded_once(db: Database) -> None:
 def test_feedback_is_one_row_per_consultation_and_target(db: Database) -> None:
     with db.session() as session:
         villager = repo.get_or_create_villager(
-            session=session, channel="telegram", channel_user_id="5"
+            now=utcnow(), session=session, channel="telegram", channel_user_id="5"
         )
         consultation = repo.add_consultation(session=session, consultation=_consultation(villager))
         assert consultation.id is not None
@@ -111,12 +111,13 @@ def test_feedback_is_one_row_per_consultation_and_target(db: Database) -> None:
 def test_opening_an_escalation_records_its_first_transition(db: Database) -> None:
     with db.session() as session:
         villager = repo.get_or_create_villager(
-            session=session, channel="telegram", channel_user_id="3"
+            now=utcnow(), session=session, channel="telegram", channel_user_id="3"
         )
         consultation = repo.add_consultation(
             session=session, consultation=_consultation(villager, decision="escalate")
         )
         escalation = repo.open_escalation(
+            now=utcnow(),
             session=session,
             consultation=consultation,
             advisor_id="100",
@@ -136,11 +137,11 @@ def test_opening_an_escalation_records_its_first_transition(db: Database) -> Non
 def test_forgetting_anonymises_texts_but_keeps_the_counts(db: Database) -> None:
     with db.session() as session:
         villager = repo.get_or_create_villager(
-            session=session, channel="telegram", channel_user_id="11"
+            now=utcnow(), session=session, channel="telegram", channel_user_id="11"
         )
         for text in ("我电话13812345678", "离婚孩子归谁"):
             repo.add_consultation(session=session, consultation=_consultation(villager, text))
-        assert repo.forget_villager(session=session, villager=villager) == 2
+        assert repo.forget_villager(now=utcnow(), session=session, villager=villager) == 2
     with db.session() as session:
         rows = session.exec(select(Consultation)).all()
         assert len(rows) == 2

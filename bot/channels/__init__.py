@@ -1,0 +1,2 @@
+"""Channel adapters (Telegram, console): translate messages in and replies out, call the services;
+no matching, no SQL."""

@@ -1,0 +1,1 @@
+"""Operations tooling: benchmarks, load scenarios, the Telegram server emulator and demo data."""

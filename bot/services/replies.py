@@ -1,0 +1,263 @@
+"""Pure rendering of what the service decided into channel-agnostic replies (no I/O)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot import texts
+from bot.config import Village
+from bot.services import actions
+from knowledge.models import Citation, Entry, Topic, TriageCategory, short_law_name
+
+__all__ = [
+    "Button",
+    "Reply",
+    "answer_reply",
+    "cite",
+    "escalated_reply",
+    "numbered_choice",
+    "suggest_reply",
+    "topic_reply",
+    "topics_reply",
+    "urgent_reply",
+    "village_keyboard",
+]
+
+BUTTON_LABEL_MAX = 48
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A choice offered to the user: a label and the action sent back when chosen (≤ 64 bytes)."""
+
+    label: str
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One message to show: text and rows of buttons."""
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    request_contact: bool = False  # ask the messenger for the user's phone number (with consent)
+
+    def flat_buttons(self) -> list[Button]:
+        """Return the buttons in reading order (for numbered choices on the console)."""
+        return [b for row in self.buttons for b in row]
+
+
+def _label(text: str) -> str:
+    return text if len(text) <= BUTTON_LABEL_MAX else text[: BUTTON_LABEL_MAX - 1] + "…"
+
+
+def village_keyboard(villages: Sequence[Village]) -> tuple[tuple[Button, ...], ...]:
+    """Lay the villages out three to a row."""
+    buttons = [Button(v.name, actions.encode(actions.VILLAGE, v.code)) for v in villages]
+    return tuple(tuple(buttons[i : i + 3]) for i in range(0, len(buttons), 3))
+
+
+def answer_reply(
+    entry: Entry, *, consultation_id: int, elder: bool, laws_available: bool
+) -> Reply:
+    """Render an FAQ answer with its legal basis, next steps and feedback buttons."""
+    citations = cite(entry.basis)
+    if elder and entry.short:
+        text = f"{entry.short}\n\n{texts.ANSWER_BASIS.format(citations=citations)}"
+        first_row: tuple[Button, ...] = (
+            Button(texts.BUTTON_MORE, actions.encode(actions.MORE, consultation_id)),
+        )
+    else:
+        text = "\n\n".join(
+            (
+                entry.answer,
+                texts.ANSWER_BASIS.format(citations=citations),
+                texts.ANSWER_NEXT.format(next_steps=entry.next_steps),
+                texts.ANSWER_DISCLAIMER,
+            )
+        )
+        first_row = ()
+    feedback = (
+        Button(texts.BUTTON_HELPFUL, actions.encode(actions.FEEDBACK, consultation_id, "y")),
+        Button(texts.BUTTON_NOT_HELPFUL, actions.encode(actions.FEEDBACK, consultation_id, "n")),
+    )
+    extra = [Button(texts.BUTTON_ADVISOR, actions.encode(actions.ADVISOR, consultation_id))]
+    if laws_available:
+        extra.insert(0, Button(texts.BUTTON_LAW, actions.encode(actions.LAW, consultation_id)))
+    rows = tuple(r for r in (first_row, feedback, tuple(extra)) if r)
+    return Reply(text=text, buttons=rows)
+
+
+def confirm_reply(
+    entry: Entry,
+    alternatives: Sequence[Entry],
+    *,
+    consultation_id: int,
+    elder: bool,
+    laws_available: bool,
+) -> Reply:
+    """Render an answer with a check: what we understood, the answer, and what else it may be.
+
+    The alternatives are the consultation's candidates 2 and 3, picked with `pick:<cid>:1|2`.
+    """
+    answer = answer_reply(
+        entry, consultation_id=consultation_id, elder=elder, laws_available=laws_available
+    )
+    lines = [texts.CONFIRM_INTRO.format(question=entry.question), "", answer.text]
+    if alternatives:
+        lines += ["", texts.CONFIRM_NOT_THIS]
+        lines += [f"{i}. {e.question}" for i, e in enumerate(alternatives, 1)]
+        lines.append(texts.CONFIRM_NUMBERED_HINT)
+    others = tuple(
+        (Button(_label(f"{i}. {e.question}"), actions.encode(actions.PICK, consultation_id, i)),)
+        for i, e in enumerate(alternatives, 1)
+    )
+    none = (
+        (Button(texts.BUTTON_NONE_OF_THESE, actions.encode(actions.ADVISOR, consultation_id)),),
+    )
+    feedback_and_law = tuple(
+        row
+        for row in answer.buttons
+        if not any(actions.decode(b.action)[0] == actions.ADVISOR for b in row)
+    )
+    return Reply(text="\n".join(lines), buttons=feedback_and_law + others + none)
+
+
+def cite(basis: Sequence[Citation]) -> str:
+    """Render citations grouped by law: 《民法典》第二百三十六条、第二百三十七条；《土地管理法》第六十二条."""
+    grouped: dict[str, list[str]] = {}
+    for citation in basis:
+        grouped.setdefault(short_law_name(citation.law), []).append(citation.label)
+    return "；".join(f"《{law}》{'、'.join(labels)}" for law, labels in grouped.items())
+
+
+def full_answer_reply(entry: Entry, *, consultation_id: int, laws_available: bool) -> Reply:
+    """Render the full answer (the 更多 button of elder mode)."""
+    return answer_reply(
+        entry, consultation_id=consultation_id, elder=False, laws_available=laws_available
+    )
+
+
+def suggest_reply(
+    entries: Sequence[Entry],
+    *,
+    consultation_id: int,
+    elder: bool,
+    intro: str = texts.SUGGEST_INTRO,
+) -> Reply:
+    """Offer up to three candidate questions and a way to reach the advisor."""
+    lines = [intro]
+    if elder:
+        lines += [f"{i}. {e.question}" for i, e in enumerate(entries, 1)]
+        lines.append(texts.SUGGEST_NUMBERED_HINT)
+    buttons = tuple(
+        (
+            Button(
+                _label(f"{i}. {e.question}" if elder else e.question),
+                actions.encode(actions.PICK, consultation_id, i - 1),
+            ),
+        )
+        for i, e in enumerate(entries, 1)
+    )
+    none = (
+        (Button(texts.BUTTON_NONE_OF_THESE, actions.encode(actions.ADVISOR, consultation_id)),),
+    )
+    return Reply(text="\n".join(lines), buttons=buttons + none)
+
+
+def escalated_reply(village: Village, *, hours: float) -> Reply:
+    """Tell the villager who will answer and roughly when."""
+    return Reply(
+        texts.ESCALATED.format(
+            village=village.name, advisor=village.advisor_name, hours=_hours(hours)
+        )
+    )
+
+
+def urgent_reply(category: TriageCategory, village: Village | None) -> Reply:
+    """Show the emergency numbers first, then say the case went to the advisor and the office."""
+    numbers = [texts.URGENT_NUMBERS.get(n, n) for n in category.numbers] or ["110 报警"]
+    lines = [texts.URGENT_HEAD, *(f"☎ {n}" for n in numbers)]
+    if category.message:
+        lines.append(category.message)
+    if village is not None:
+        lines.append(texts.URGENT_TAIL.format(village=village.name))
+    else:
+        lines.append(texts.URGENT_TAIL_NO_VILLAGE)
+    return Reply("\n".join(lines))
+
+
+def topics_reply(topics: Sequence[Topic]) -> Reply:
+    """List the topics as buttons, two to a row."""
+    buttons = [Button(t.name, actions.encode(actions.TOPIC, t.key)) for t in topics]
+    rows = tuple(tuple(buttons[i : i + 2]) for i in range(0, len(buttons), 2))
+    return Reply(texts.TOPICS_INTRO, rows)
+
+
+def topic_reply(topic: Topic, entries: Sequence[Entry]) -> Reply:
+    """Show a topic's most asked questions as buttons."""
+    rows = tuple((Button(_label(e.question), actions.encode(actions.FAQ, e.id)),) for e in entries)
+    return Reply(texts.TOPIC_INTRO.format(topic=topic.name), rows)
+
+
+# Typed requests for a person instead of the bot (checked on short messages only, so a story that
+# mentions a lawyer is still matched as a question).
+PERSON_REQUESTS = (
+    "转人工",
+    "人工服务",
+    "人工客服",
+    "找人工",
+    "要人工",
+    "真人",
+    "找法律顾问",
+    "找顾问",
+    "要法律顾问",
+    "转法律顾问",
+    "转给法律顾问",
+    "联系法律顾问",
+    "找律师",
+    "要律师",
+    "找司法所",
+    "找个人",
+    "找人问",
+    "和人说",
+    "跟人说",
+)
+_PERSON_MAX_CHARS = 12
+
+
+def asks_for_person(text: str) -> bool:
+    """Tell whether a short message asks for a person (转人工, 找法律顾问, 我要找律师)."""
+    plain = "".join(ch for ch in text if ch.isalnum())
+    return len(plain) <= _PERSON_MAX_CHARS and any(p in plain for p in PERSON_REQUESTS)
+
+
+NOT_THIS = (
+    "不是",
+    "不对",
+    "都不是",
+    "不是这个",
+    "不是这个问题",
+    "不是我问的",
+    "答非所问",
+    "不是这样",
+)
+_NOT_THIS_MAX_CHARS = 8
+
+
+def rejects_shown(text: str) -> bool:
+    """Tell whether a short message says the shown answer or list is not what was asked."""
+    plain = "".join(ch for ch in text if ch.isalnum())
+    plain = plain.removesuffix("啊").removesuffix("呀").removesuffix("的")
+    return len(plain) <= _NOT_THIS_MAX_CHARS and plain in NOT_THIS
+
+
+def numbered_choice(text: str) -> int | None:
+    """Read a typed choice 0–9 (elder mode), full-width digits included; None otherwise."""
+    stripped = text.strip().translate(str.maketrans("０１２３４５６７８９", "0123456789"))
+    return int(stripped) if len(stripped) == 1 and stripped.isdecimal() else None
+
+
+def _hours(hours: float) -> str:
+    return str(int(hours)) if float(hours).is_integer() else f"{hours:g}"

@@ -1,0 +1,89 @@
+"""No question swallowed, no danger missed: typed requests for a person, new questions inside an
+open advisor thread, and emergencies in everyday wording."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from bot import texts
+from bot.services.consultation import ConsultationService
+from bot.services.outcomes import Sender
+from storage.models import Consultation, Escalation
+from tests.bot.services.test_escalations import _escalate
+
+VILLAGER = Sender("telegram", "3101", "3101")
+
+
+@pytest.mark.parametrize("typed", ["转人工", "我要找律师", "找法律顾问", "人工服务"])
+def test_typing_for_a_person_escalates_to_the_village_advisor(
+    service: ConsultationService, typed: str
+) -> None:
+    service.start(VILLAGER, "waihong")
+    outcome = service.ask(VILLAGER, typed)
+    assert outcome.decision == "escalate"
+    assert outcome.notices, "the advisor gets a card"
+    with service.db.session() as session:
+        escalation = session.exec(select(Escalation)).one()
+        consultation = session.get(Consultation, escalation.consultation_id)
+    assert consultation is not None
+    assert consultation.raw_text == typed
+
+
+def test_a_story_that_mentions_a_lawyer_is_still_matched(service: ConsultationService) -> None:
+    service.start(VILLAGER, "waihong")
+    outcome = service.ask(VILLAGER, "我家的田承包合同写了三十年，到期了还能不能续包，要不要找律师")
+    assert outcome.decision != "escalate" or not outcome.notices
+
+
+def test_a_new_question_inside_an_open_thread_is_answered(service: ConsultationService) -> None:
+    _escalate(service, VILLAGER)
+    entry = service.kb.entry("land-contract-term")
+    assert entry is not None
+    outcome = service.ask(VILLAGER, entry.question)
+    assert outcome.decision == "answer"
+    assert outcome.replies[0].text.startswith(entry.answer[:20])
+    assert outcome.replies[-1].text == texts.THREAD_STILL_OPEN
+
+
+def test_a_reply_inside_an_open_thread_still_reaches_the_advisor(
+    service: ConsultationService,
+) -> None:
+    _escalate(service, VILLAGER)
+    outcome = service.ask(VILLAGER, "好的，我晚上把欠条拍给您")
+    assert any("欠条" in n.reply.text for n in outcome.notices)
+    with service.db.session() as session:
+        row = session.get(Consultation, outcome.consultation_id)
+    assert row is not None
+    assert row.decision == "follow_up"
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "有人在砍人",
+        "有人在我家门口杀人",
+        "有人放火烧我家房子",
+        "隔壁男的天天打老婆",
+        "我被家抱了",
+        "我伢崽被人拐走了",
+        "活着冇意思",
+        "想喝药",
+        "老公昨晚打我",
+    ],
+)
+def test_emergencies_in_everyday_wording_get_the_numbers_first(
+    service: ConsultationService, message: str
+) -> None:
+    service.start(VILLAGER, "waihong")
+    outcome = service.ask(VILLAGER, message)
+    assert outcome.decision == "urgent"
+    assert "110" in outcome.replies[0].text or "12356" in outcome.replies[0].text
+
+
+def test_an_emergency_inside_an_open_thread_is_still_triaged(
+    service: ConsultationService,
+) -> None:
+    _escalate(service, VILLAGER)
+    outcome = service.ask(VILLAGER, "有人在我家门口砍人")
+    assert outcome.decision == "urgent"
