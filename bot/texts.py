@@ -114,7 +114,7 @@ UNSUPPORTED = {
     "contact": "收到名片了。有法律问题请直接打字问我。",
     "other": "这类消息我看不懂，请打字说说您的问题。",
 }
-SLOW_DOWN = "您发得有点快，我一条一条处理，请稍等一分钟再问。您发的消息我都记下了。"
+SLOW_DOWN = "您发得有点快，我都记下了，会按顺序一条一条回您，请稍等一会儿，不用重发。"
 EMPTY = "请打字说说您的问题，比如：“欠条怎么写才有效？”"
 TOO_LONG_NOTE = "（您的消息很长，我先看了前面的部分。）"
 
@@ -136,6 +136,7 @@ MYDATA = (
 FORGET_CONFIRM = "确定要删除您的所有咨询记录吗？删除后无法恢复。"
 BUTTON_FORGET_YES = "确定删除"
 BUTTON_FORGET_NO = "不删了"
+ESCALATION_FORGOTTEN = "第 {id} 号求助已关闭：村民要求删除自己的记录，内容已清除，无需再回复。"
 FORGOTTEN = "已删除您的 {count} 条咨询内容和个人设置。以后再来问也欢迎。"
 FORGET_CANCELLED = "好的，没有删除。"
 YES = "是"
@@ -151,6 +152,8 @@ LAW_TEXT = "《{law}》{article}\n{text}"
 LAW_UNAVAILABLE = "暂时查不到这条法条的原文。"
 
 # --- console ------------------------------------------------------------------------------------
+CONSOLE_DECODED_GBK = "（您这条消息是 GBK 编码，我已经转换过来了。）"
+CONSOLE_UNREADABLE = "（您这条消息里有些字我认不出来，已用 � 代替；如果意思不对，请重新打一遍。）"
 CONSOLE_BANNER = (
     "乡村法律咨询（终端版）。直接输入问题，输入数字选择选项，输入 /help 查看命令，/quit 退出。"
 )
@@ -200,6 +203,7 @@ DONE = "咨询 #{id} 已办结。"
 DONE_USAGE = "用法：/done 咨询编号"
 QUEUE_EMPTY = "目前没有待处理的咨询。"
 QUEUE_HEAD = "待处理咨询（最早的在前）："
+OVERVIEW_HEAD = "全镇待处理的求助共 {count} 件（最早的在前）："
 QUEUE_LINE = "#{id} {village} {age} {state}{urgent}：{question}"
 MINE_HEAD = "我认领和负责的咨询："
 STATS_ME = (

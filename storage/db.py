@@ -110,6 +110,11 @@ class Database:
             row = connection.exec_driver_sql("SELECT version_num FROM alembic_version").first()
             return str(row[0]) if row else None
 
+    def ping(self) -> None:
+        """Open a connection and run `SELECT 1` (raises when the database cannot be reached)."""
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()

@@ -24,6 +24,8 @@ __all__ = [
     "claim",
     "escalation_by_card",
     "escalations_for",
+    "escalations_in",
+    "escalations_of_villager",
     "first_response_durations",
     "get_escalation",
     "record_card",
@@ -132,6 +134,26 @@ def escalations_for(
             | col(Escalation.village_code).in_(list(villages))
         )
         .order_by(col(Escalation.created_at), col(Escalation.id))
+    )
+    return session.exec(statement).all()
+
+
+def escalations_in(*, session: Session, states: Sequence[str]) -> Sequence[Escalation]:
+    """Return every escalation in these states, oldest first."""
+    statement = (
+        select(Escalation)
+        .where(col(Escalation.state).in_(list(states)))
+        .order_by(col(Escalation.created_at), col(Escalation.id))
+    )
+    return session.exec(statement).all()
+
+
+def escalations_of_villager(*, session: Session, villager_id: int) -> Sequence[Escalation]:
+    """Return every escalation of a villager, oldest first."""
+    statement = (
+        select(Escalation)
+        .where(Escalation.villager_id == villager_id)
+        .order_by(col(Escalation.id))
     )
     return session.exec(statement).all()
 

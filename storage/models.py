@@ -36,7 +36,8 @@ class Decision(StrEnum):
     UNSUPPORTED = "unsupported"  # voice, photo, sticker...: asked to type instead
     CHOICE = "choice"  # the villager picked a suggestion or a browsed question
     FOLLOW_UP = "follow_up"  # a message inside an open escalation, routed to the advisor
-    THROTTLED = "throttled"  # over the per-minute pace: stored, answered with one slow-down note
+    THROTTLED = "throttled"  # over the per-minute pace: stored, held until the pace allows
+    RELEASED = "released"  # a held message, since answered (its answer is a newer consultation)
 
 
 class EscalationState(StrEnum):

@@ -13,10 +13,12 @@ from sqlmodel import Session, col, select
 from storage.clock import as_utc
 from storage.models import (
     Consultation,
+    Decision,
     Escalation,
     EscalationEvent,
     EscalationMessage,
     EscalationTurn,
+    FaqDraft,
     Feedback,
     Villager,
 )
@@ -32,6 +34,7 @@ __all__ = [
     "get_consultation",
     "get_or_create_villager",
     "get_villager",
+    "held_consultations",
     "mark_replied",
     "open_escalation",
     "open_escalation_for_villager",
@@ -139,12 +142,39 @@ def recent_consultations(
     return session.exec(statement).all()
 
 
-def count_recent_consultations(*, session: Session, villager_id: int, since: datetime) -> int:
-    """Count a villager's consultations since a moment (for pacing)."""
+def count_recent_consultations(
+    *,
+    session: Session,
+    villager_id: int,
+    since: datetime,
+    decisions: Sequence[str] | None = None,
+    excluding: Sequence[str] = (),
+) -> int:
+    """Count a villager's consultations since a moment (for pacing), optionally by decision."""
     statement = select(func.count()).where(
         Consultation.villager_id == villager_id, col(Consultation.created_at) >= since
     )
+    if decisions is not None:
+        statement = statement.where(col(Consultation.decision).in_(decisions))
+    if excluding:
+        statement = statement.where(col(Consultation.decision).not_in(excluding))
     return int(session.exec(statement).one())
+
+
+def held_consultations(
+    *, session: Session, villager_id: int | None = None, limit: int = 500
+) -> list[tuple[Consultation, Villager]]:
+    """Return messages held back by the pace limit, oldest first, with their senders."""
+    statement = (
+        select(Consultation, Villager)
+        .join(Villager, col(Villager.id) == col(Consultation.villager_id))
+        .where(Consultation.decision == Decision.THROTTLED)
+        .order_by(col(Consultation.id))
+        .limit(limit)
+    )
+    if villager_id is not None:
+        statement = statement.where(Consultation.villager_id == villager_id)
+    return [(c, v) for c, v in session.exec(statement).all()]
 
 
 def popular_faq_ids(*, session: Session, topic_key: str, limit: int) -> list[str]:
@@ -278,8 +308,25 @@ def forget_villager(*, session: Session, villager: Villager, now: datetime) -> i
         consultation.raw_text = FORGOTTEN
         consultation.normalized_text = ""
         session.add(consultation)
+    escalation_ids = session.exec(
+        select(Escalation.id).where(Escalation.villager_id == villager.id)
+    ).all()
+    if escalation_ids:
+        # The whole exchange goes: the villager's words, and the advisor's answers that quote them.
+        session.execute(
+            update(EscalationTurn)
+            .where(col(EscalationTurn.escalation_id).in_(escalation_ids))
+            .values(text=FORGOTTEN)
+        )
+        session.execute(
+            update(FaqDraft)
+            .where(col(FaqDraft.escalation_id).in_(escalation_ids))
+            .values(question=FORGOTTEN, variants="[]")
+        )
     villager.channel_user_id = f"forgotten-{villager.id}"
     villager.chat_id = None
+    villager.phone = None
+    villager.phone_consent_at = None
     villager.subscribed = False
     villager.elder_mode = False
     villager.consent_at = None

@@ -14,6 +14,18 @@ __all__ = ["ConsoleChat"]
 CHANNEL = "console"
 
 
+def decode_line(raw: bytes) -> tuple[str, str | None]:
+    """Decode a typed line: UTF-8, else GBK (GB18030), else UTF-8 with the unreadable bytes marked."""
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030"), texts.CONSOLE_DECODED_GBK
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", errors="replace"), texts.CONSOLE_UNREADABLE
+
+
 class ConsoleChat:
     """Read lines, call the service, print replies; typed numbers choose the last buttons."""
 
@@ -23,15 +35,21 @@ class ConsoleChat:
         self.out = out
         self._buttons: list[Button] = []
 
-    def run(self, lines: Iterable[str], *, village: str | None = None) -> None:
-        """Hold the conversation until /quit or the end of input."""
+    def run(self, lines: Iterable[str | bytes], *, village: str | None = None) -> None:
+        """Hold the conversation until /quit or the end of input (bytes are decoded safely)."""
         self._print(texts.CONSOLE_BANNER)
         self.show(self.service.start(self.sender, village))
         for line in lines:
-            text = line.rstrip("\n")
+            if isinstance(line, bytes):
+                line, note = decode_line(line)
+                if note:
+                    self._print(note)
+            text = line.rstrip("\r\n")
             if text.strip() in ("/quit", "/exit", "/q"):
                 break
             self.show(self.handle(text))
+            for released in self.service.release_held(self.sender):
+                self.show(released)
             self.show(self.service.inbox(self.sender))
         self._print(texts.CONSOLE_BYE)
 

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from bot.config import Config, ConfigError, load_config
 from bot.services.outcomes import Sender
+from bot.services.text_hygiene import printable
 
 if TYPE_CHECKING:
     from bot.services.drafts import DraftService
@@ -53,6 +54,7 @@ ConfigOption = Annotated[
 
 class _State:
     config_path: Path | None = None
+    loaded: Config | None = None  # the config this run loaded (named in error lines)
 
 
 _state = _State()
@@ -76,7 +78,8 @@ def _root(
 def get_config(explicit: Path | None = None) -> Config:
     """Load the config chosen on the command line, or exit with one clear error line."""
     try:
-        return load_config(explicit or _state.config_path)
+        _state.loaded = load_config(explicit or _state.config_path)
+        return _state.loaded
     except ConfigError as exc:
         err.print(f"[red]错误 error:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -104,6 +107,20 @@ def config_check(config: ConfigOption = None) -> None:
         f"  {cfg.town.name}（{cfg.town.county}），{len(cfg.villages)} 个村/场，时区 {cfg.town.timezone}"
     )
     out.print(f"  数据库 database: {_safe_url(cfg.database.url)}")
+    from storage.db import Database
+
+    db = Database(cfg.database.url, pool_size=1)
+    try:
+        db.ping()
+    except Exception as exc:
+        err.print(
+            f"[red]错误 error:[/red] 连不上数据库 cannot reach the database "
+            f"{_safe_url(cfg.database.url)}: {_first_line(getattr(exc, 'orig', None) or exc)}"
+        )
+        raise typer.Exit(2) from None
+    finally:
+        db.dispose()
+    out.print("  数据库连接正常 database reachable")
     out.print(f"  Bot API: {cfg.telegram.base_url}")
     missing = [v.name for v in cfg.villages if v.advisor_id is None]
     if missing:
@@ -141,15 +158,21 @@ def chat(
         service.db.dispose()
 
 
-def _input_lines() -> Iterator[str]:
-    if not sys.stdin.isatty():
-        yield from sys.stdin
-        return
+def _input_lines() -> Iterator[bytes]:
+    # Bytes, not text: a line in another encoding must not stop the conversation.
+    stdin = sys.stdin.buffer
+    interactive = sys.stdin.isatty()
     while True:
+        if interactive:
+            sys.stdout.write("您> ")
+            sys.stdout.flush()
         try:
-            yield input("您> ")
-        except (EOFError, KeyboardInterrupt):
+            line = stdin.readline()
+        except KeyboardInterrupt:
             return
+        if not line:
+            return
+        yield line
 
 
 @app.command("run")
@@ -301,17 +324,18 @@ def advisor_queue(
     config: ConfigOption = None,
     as_user: Annotated[str | None, typer.Option("--as", help="顾问 id / advisor id.")] = None,
 ) -> None:
-    """待处理的咨询 / List open escalations."""
+    """待处理的咨询 / List open escalations: one advisor's with --as, else the whole town's."""
     from bot.wiring import build_service
 
     cfg = get_config(config)
     service = build_service(cfg, semantic=False)
     try:
-        users = [as_user] if as_user else [str(i) for i in cfg.justice_office.telegram_ids]
-        for user in users:
-            outcome = service.advisor_command(Sender("telegram", user, user), "queue")
-            for reply in outcome.replies:
-                out.print(reply.text, markup=False)
+        if as_user:
+            outcome = service.advisor_command(Sender("telegram", as_user, as_user), "queue")
+        else:
+            outcome = service.escalations.overview()
+        for reply in outcome.replies:
+            out.print(printable(reply.text), markup=False)
     finally:
         service.db.dispose()
 
@@ -485,9 +509,45 @@ _register_commands()
 
 
 def main() -> None:
-    """Run the `lawbot` command."""
+    """Run the `lawbot` command; an unreachable database or Bot API is one line, exit 2."""
     os.environ.setdefault("PTB_TIMEDELTA", "1")  # PTB 22: retry_after as timedelta, no warning
-    app()
+    from sqlalchemy.exc import OperationalError
+    from telegram.error import InvalidToken, NetworkError
+
+    try:
+        app()
+    except OperationalError as exc:
+        err.print(
+            f"[red]错误 error:[/red] 连不上数据库 cannot reach the database {_configured_db()}: "
+            f"{_first_line(exc.orig or exc)}",
+            markup=True,
+        )
+        raise SystemExit(2) from None
+    except InvalidToken:
+        err.print(
+            "[red]错误 error:[/red] 机器人令牌无效 the Bot API refused the token (LAWBOT_TOKEN)"
+        )
+        raise SystemExit(2) from None
+    except NetworkError as exc:
+        err.print(
+            f"[red]错误 error:[/red] 连不上 Bot API cannot reach the Bot API "
+            f"{_configured_api()}: {_first_line(exc)}"
+        )
+        raise SystemExit(2) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+def _configured_db() -> str:
+    loaded = _state.loaded
+    return _safe_url(loaded.database.url) if loaded else "(database.url)"
+
+
+def _configured_api() -> str:
+    loaded = _state.loaded
+    return loaded.telegram.base_url if loaded else "(telegram.base_url)"
 
 
 if __name__ == "__main__":

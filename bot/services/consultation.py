@@ -29,6 +29,7 @@ from bot.services.escalations import EscalationService, guesses
 from bot.services.outcomes import Notice, Outcome, Sender
 from bot.services.privacy import mask_numbers
 from bot.services.replies import Button, Reply
+from bot.services.text_hygiene import clean_text
 from knowledge.laws import LawLibrary
 from knowledge.matcher import Matcher, MatchResult
 from knowledge.models import Entry, KnowledgeBase
@@ -56,6 +57,10 @@ PENDING_ESCALATION_WINDOW = timedelta(hours=1)
 
 class ConsultError(Exception):
     """The service refuses a request; the message is for logs, not for villagers."""
+
+
+# Messages the pace limit holds back do not count against the pace.
+HELD = (Decision.THROTTLED, Decision.RELEASED)
 
 
 class UnknownAction(ConsultError):
@@ -171,8 +176,13 @@ class ConsultationService:
 
     # --- asking -------------------------------------------------------------------------------
 
-    def ask(self, sender: Sender, text: str, *, update_key: str | None = None) -> Outcome:
-        """Answer a question: triage, match, record, and escalate what cannot be answered."""
+    def ask(
+        self, sender: Sender, text: str, *, update_key: str | None = None, held: bool = False
+    ) -> Outcome:
+        """Answer a question: triage, match, record, and escalate what cannot be answered.
+
+        `held` marks a message the pace limit held back and now releases (no second hold).
+        """
         text = clean_text(text)[:MAX_STORED_CHARS]
         with self.db.session() as session:
             if update_key:
@@ -180,7 +190,7 @@ class ConsultationService:
                 if recorded is not None:
                     return self._redeliver(session, recorded)
             villager = self._villager(session, sender)
-            throttled = self._throttle(session, villager, text, update_key)
+            throttled = None if held else self._throttle(session, villager, text, update_key)
             if throttled is not None:
                 return throttled
             choice = replies.numbered_choice(text)
@@ -376,7 +386,7 @@ class ConsultationService:
                 else ()
             )
             return (Reply(texts.FOLLOW_UP_SENT, buttons),)
-        if decision == Decision.THROTTLED:
+        if decision in HELD:
             return ()
         return (Reply(texts.CLARIFY),)
 
@@ -573,8 +583,9 @@ class ConsultationService:
     def _forget_action(self, session: Session, villager: Villager, arg: str) -> Outcome:
         if arg != "y":
             return Outcome((Reply(texts.FORGET_CANCELLED),))
+        notices = self.escalations.close_for_forgotten(session, villager)
         count = repo.forget_villager(now=self.clock(), session=session, villager=villager)
-        return Outcome((Reply(texts.FORGOTTEN.format(count=count)),))
+        return Outcome((Reply(texts.FORGOTTEN.format(count=count)),), notices)
 
     # --- settings and privacy -----------------------------------------------------------------
 
@@ -746,8 +757,8 @@ class ConsultationService:
             channel=villager.channel,
             village_code=villager.village_code,
             kind=kind,
-            raw_text=text,
-            normalized_text=normalized,
+            raw_text=mask_numbers(text),
+            normalized_text=mask_numbers(normalized),
             decision=decision,
             faq_id=faq_id,
             topic_key=topic_key,
@@ -788,17 +799,57 @@ class ConsultationService:
         assert villager.id is not None
         limit = self.config.conversation.max_messages_per_minute
         since = self.clock() - timedelta(minutes=1)
-        recent = repo.count_recent_consultations(
-            session=session, villager_id=villager.id, since=since
+        answered = repo.count_recent_consultations(
+            session=session, villager_id=villager.id, since=since, excluding=HELD
         )
-        if recent < limit:
+        held = repo.held_consultations(session=session, villager_id=villager.id, limit=1)
+        if answered < limit and not held:
             return None
         consultation = self._store(
             session, villager, text, Decision.THROTTLED, update_key=update_key
         )
-        # Only the first message over the pace gets the note; the rest are stored quietly.
-        out = (Reply(texts.SLOW_DOWN),) if recent == limit else ()
+        # The first message held back gets the note; the rest wait quietly, in order.
+        out = () if held else (Reply(texts.SLOW_DOWN),)
         return Outcome(out, consultation_id=consultation.id, decision=Decision.THROTTLED)
+
+    def release_held(self, sender: Sender | None = None) -> list[Outcome]:
+        """Answer messages held back by the pace limit, oldest first, as the pace allows.
+
+        Each held message is answered as if just sent (triage, matching, escalation) in a new
+        consultation; the held row is marked `released`. Each outcome's replies go to
+        `outcome.held_for`; `sender` limits the release to one villager.
+        """
+        with self.db.session() as session:
+            villager_id = None
+            if sender is not None:
+                villager_id = self._villager(session, sender).id
+            held = [
+                (c.id, Sender(v.channel, v.channel_user_id, v.chat_id))
+                for c, v in repo.held_consultations(session=session, villager_id=villager_id)
+            ]
+        limit = self.config.conversation.max_messages_per_minute
+        outcomes: list[Outcome] = []
+        blocked: set[tuple[str, str]] = set()
+        for cid, who in held:
+            if (who.channel, who.user_id) in blocked:
+                continue  # keep each villager's messages in order
+            with self.db.session() as session:
+                row = session.get(Consultation, cid)
+                if row is None or row.decision != Decision.THROTTLED:
+                    continue
+                since = self.clock() - timedelta(minutes=1)
+                answered = repo.count_recent_consultations(
+                    session=session, villager_id=row.villager_id, since=since, excluding=HELD
+                )
+                if answered >= limit:
+                    blocked.add((who.channel, who.user_id))
+                    continue
+                row.decision = Decision.RELEASED
+                session.add(row)
+                text = row.raw_text
+            outcome = self.ask(who, text, held=True)
+            outcomes.append(replace(outcome, held_for=who))
+        return outcomes
 
     def _numbered_pick(self, session: Session, villager: Villager, choice: int) -> Outcome | None:
         assert villager.id is not None
@@ -1002,11 +1053,6 @@ class ConsultationService:
         if consultation is None or consultation.villager_id != villager.id:
             raise UnknownAction("consultation is not the sender's")
         return consultation
-
-
-def clean_text(text: str) -> str:
-    """Drop what no database stores: NUL characters (PostgreSQL text refuses them)."""
-    return text.replace("\x00", "") if "\x00" in text else text
 
 
 def _candidate_ids(consultation: Consultation) -> list[str]:

@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -445,26 +445,36 @@ class EscalationService:
             rows = esc_repo.escalations_for(
                 session=session, advisor_ids=[advisor.user_id], villages=villages, states=states
             )
-            if not rows:
-                return Outcome((Reply(texts.QUEUE_EMPTY),))
-            now = self.clock()
-            lines = [texts.MINE_HEAD if mine else texts.QUEUE_HEAD]
-            for row in rows[:30]:
-                consultation = repo.get_consultation(
-                    session=session, consultation_id=row.consultation_id
+            head = texts.MINE_HEAD if mine else texts.QUEUE_HEAD
+            return self._queue_reply(session, rows, head)
+
+    def overview(self) -> Outcome:
+        """List every pending escalation of the town, oldest first (staff, `lawbot advisor queue`)."""
+        with self.db.session() as session:
+            rows = esc_repo.escalations_in(session=session, states=list(esc_repo.ACTIVE_STATES))
+            return self._queue_reply(session, rows, texts.OVERVIEW_HEAD.format(count=len(rows)))
+
+    def _queue_reply(self, session: Session, rows: Sequence[Escalation], head: str) -> Outcome:
+        if not rows:
+            return Outcome((Reply(texts.QUEUE_EMPTY),))
+        now = self.clock()
+        lines = [head]
+        for row in rows[:30]:
+            consultation = repo.get_consultation(
+                session=session, consultation_id=row.consultation_id
+            )
+            village = self.config.village(row.village_code)
+            hours = (now - as_utc(row.created_at)).total_seconds() / 3600
+            lines.append(
+                texts.QUEUE_LINE.format(
+                    id=row.id,
+                    village=village.name if village else "",
+                    age=f"{hours:.0f}小时前",
+                    state=texts.STATE_NAMES.get(row.state, row.state),
+                    urgent="⚠️" if row.urgent else "",
+                    question=mask_numbers(consultation.raw_text if consultation else "")[:40],
                 )
-                village = self.config.village(row.village_code)
-                hours = (now - as_utc(row.created_at)).total_seconds() / 3600
-                lines.append(
-                    texts.QUEUE_LINE.format(
-                        id=row.id,
-                        village=village.name if village else "",
-                        age=f"{hours:.0f}小时前",
-                        state=texts.STATE_NAMES.get(row.state, row.state),
-                        urgent="⚠️" if row.urgent else "",
-                        question=mask_numbers(consultation.raw_text if consultation else "")[:40],
-                    )
-                )
+            )
         return Outcome((Reply("\n".join(lines)),))
 
     def stats_me(self, advisor: Sender) -> Outcome:
@@ -625,6 +635,29 @@ class EscalationService:
                 return self._phone_to_advisor(escalation, villager.phone)
             return Outcome((Reply(texts.SEND_CONTACT, request_contact=True),))
         return Outcome((Reply(texts.CHOICE_EXPIRED),))
+
+    def close_for_forgotten(self, session: Session, villager: Villager) -> tuple[Notice, ...]:
+        """Close a villager's pending escalations before /forget, telling each advisor why."""
+        assert villager.id is not None
+        notices: list[Notice] = []
+        now = self.clock()
+        for escalation in esc_repo.escalations_of_villager(
+            session=session, villager_id=villager.id
+        ):
+            if escalation.state in (EscalationState.CLOSED,):
+                continue
+            esc_repo.set_state(
+                session=session,
+                escalation=escalation,
+                state=EscalationState.CLOSED,
+                actor="villager",
+                now=now,
+                note="forgotten",
+            )
+            if escalation.advisor_id:
+                text = texts.ESCALATION_FORGOTTEN.format(id=escalation.id)
+                notices.append(Notice(escalation.advisor_id, Reply(text)))
+        return tuple(notices)
 
     def share_phone(self, session: Session, villager: Villager, phone: str) -> Outcome:
         """Store the phone number a villager shared and pass it to the advisor of the call."""

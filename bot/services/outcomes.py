@@ -43,3 +43,4 @@ class Outcome:
     consultation_id: int | None = None
     decision: str | None = None
     duplicate: bool = False
+    held_for: Sender | None = None  # a held message answered later: whom the replies go to

@@ -98,7 +98,8 @@ DECISION_LABELS: dict[str, str] = {
     "choice": "选择推荐问题",
     "follow_up": "追问顾问",
     "unsupported": "非文字消息",
-    "throttled": "过快（限速）",
+    "throttled": "过快（等待处理）",
+    "released": "限速后已处理",
 }
 CHANNEL_LABELS = {
     "telegram": "Telegram 线上",

@@ -18,6 +18,7 @@ from bot import texts
 from bot.channels.telegram import handlers, jobs
 from bot.channels.telegram.campaign_handlers import register_campaign_handlers
 from bot.channels.telegram.errors import error_handler
+from bot.channels.telegram.ordering import PerChatUpdateProcessor
 from bot.channels.telegram.staff import register_staff_handlers
 from bot.services.container import Services
 
@@ -25,6 +26,7 @@ __all__ = ["SLA_SWEEP_SECONDS", "VILLAGER_COMMANDS", "build_application"]
 
 SLA_SWEEP_SECONDS = 60
 KB_RELOAD_SECONDS = 60
+RELEASE_SECONDS = 5  # how often messages held by the pace limit are looked at
 
 VILLAGER_COMMANDS = texts.COMMAND_MENU
 
@@ -43,7 +45,7 @@ def build_application(services: Services, token: str, *, rate_limit: bool = True
         .base_file_url(config.telegram.base_file_url)
         .defaults(Defaults(tzinfo=config.town.tz))
         .post_init(_post_init)
-        .concurrent_updates(8)
+        .concurrent_updates(PerChatUpdateProcessor(8))
     )
     if rate_limit:
         builder = builder.rate_limiter(AIORateLimiter(max_retries=3))  # type: ignore[arg-type]
@@ -73,6 +75,9 @@ def build_application(services: Services, token: str, *, rate_limit: bool = True
     if application.job_queue is not None:
         application.job_queue.run_repeating(
             jobs.sla_sweep, interval=SLA_SWEEP_SECONDS, first=1, name="sla-sweep"
+        )
+        application.job_queue.run_repeating(
+            jobs.release_held, interval=RELEASE_SECONDS, first=RELEASE_SECONDS, name="release-held"
         )
         application.job_queue.run_repeating(
             jobs.reload_knowledge,

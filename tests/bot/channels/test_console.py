@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
+from bot import texts
 from knowledge.models import KnowledgeBase
 from knowledge.triage import detect_risk
 from storage.db import Database
@@ -129,3 +130,53 @@ def test_run_without_a_token_is_one_clear_error(tmp_path: Path) -> None:
     lines = [x for x in run.stderr.splitlines() if x.strip()]
     assert len(lines) == 1
     assert "LAWBOT_TOKEN" in lines[0]
+
+
+def test_gbk_bytes_and_invalid_utf8_get_a_note_and_are_stored(
+    tmp_path: Path, db: Database
+) -> None:
+    lines = [
+        "老板欠我工钱不给".encode("gbk"),
+        b"\xff\xfe\xfa" + "欠条".encode(),
+        "\x1b[2J\x1b]0;title\x07邻居占了我家宅基地".encode(),
+        b"/quit",
+    ]
+    run = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat", "--config", str(_config(tmp_path, db)),
+         "--no-semantic", "--village", "fanghu"],
+        input=b"\n".join(lines) + b"\n",
+        capture_output=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )  # fmt: skip
+    stdout = run.stdout.decode("utf-8")
+    assert run.returncode == 0, run.stderr.decode("utf-8", "replace")
+    assert texts.CONSOLE_DECODED_GBK in stdout
+    assert texts.CONSOLE_UNREADABLE in stdout
+    assert "\x1b" not in stdout
+    with db.session() as session:
+        stored = [c.raw_text for c in session.exec(select(Consultation)).all()]
+    assert "老板欠我工钱不给" in stored
+    assert any("欠条" in s for s in stored)
+    assert "邻居占了我家宅基地" in stored, "control codes are stripped, the words kept"
+
+
+def test_an_unreachable_database_is_one_line_naming_it(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[database]\nurl = "postgresql://postgres@127.0.0.1:1/none"\n', "utf-8")
+    for command in (["chat", "--no-semantic"], ["config", "check"]):
+        run = subprocess.run(
+            [sys.executable, "-m", "bot.cli", *command, "--config", str(config)],
+            input="",
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            cwd=tmp_path,
+        )
+        assert run.returncode == 2, (command, run.stdout, run.stderr)
+        errors = [line for line in run.stderr.splitlines() if line.strip()]
+        assert len(errors) == 1, errors
+        assert "127.0.0.1:1/none" in errors[0]
+        assert "Traceback" not in run.stderr

@@ -10,6 +10,7 @@ from sqlmodel import select
 from bot import texts
 from bot.services.consultation import ConsultationService, Sender
 from knowledge.models import KnowledgeBase
+from storage.clock import ManualClock
 from storage.models import Consultation, Escalation, Feedback, Villager
 
 ALICE = Sender(channel="telegram", user_id="1001", chat_id="1001")
@@ -208,6 +209,31 @@ def test_too_many_messages_get_one_slow_down_note_and_nothing_is_lost(
     slow = [o for o in outcomes if o.replies and o.replies[0].text == texts.SLOW_DOWN]
     assert len(slow) == 1
     assert len(_rows(service)) == limit + 3
+
+
+def test_twenty_messages_at_once_are_all_answered_in_order_as_the_pace_allows(
+    service: ConsultationService, clock: ManualClock
+) -> None:
+    limit = service.config.conversation.max_messages_per_minute
+    entries = [e for t in service.kb.topics for e in t.entries][:20]
+    first = [service.ask(ALICE, e.question) for e in entries]
+    held = [o for o in first if o.decision == "throttled"]
+    assert len(held) == 20 - limit
+    assert service.release_held() == [], "nothing is released inside the same minute"
+    answered = [o for o in first if o.decision != "throttled"]
+    for _ in range(5):
+        clock.advance(seconds=61)
+        answered += service.release_held()
+    assert len(answered) == 20
+    assert all(o.replies for o in answered), "every message gets an answer"
+    later = [o for o in answered if o.held_for is not None]
+    assert [o.held_for for o in later] == [ALICE] * len(held)
+    with service.db.session() as session:
+        rows = {c.id: c for c in session.exec(select(Consultation)).all()}
+    # In the order sent: the i-th answer is to the i-th message.
+    texts_answered = [rows[o.consultation_id].raw_text for o in answered if o.consultation_id]
+    assert texts_answered == [e.question for e in entries]
+    assert sum(1 for c in rows.values() if c.decision == "released") == len(held)
 
 
 def test_other_input_kinds_are_logged_with_a_friendly_reply(service: ConsultationService) -> None:

@@ -277,3 +277,12 @@ def test_a_reply_to_a_card_whose_message_id_was_not_recorded_still_finds_it(
         service.advisor_reply_to_card(advisor, advisor.user_id, 424243, "随便说说", "这不是卡片")
         is None
     )
+
+
+def test_the_town_overview_lists_every_pending_escalation(service: ConsultationService) -> None:
+    _, first = _escalate(service, VILLAGER, "waihong")
+    _, second = _escalate(service, Sender("telegram", "2002", "2002"), "fanghu")
+    text = service.escalations.overview().replies[0].text
+    assert text.startswith(texts.OVERVIEW_HEAD.format(count=2))
+    assert f"#{first}" in text or f"{first}" in text
+    assert f"{second}" in text

@@ -162,3 +162,27 @@ async def test_a_failing_send_is_logged_and_the_bot_keeps_working(
         lambda: any(t.startswith(kb.entries[1].answer) for t in emulator.texts_to(USER))
     )
     assert len(_rows(bot)) == 2
+
+
+async def test_twenty_messages_at_once_get_twenty_answers(bot: Harness, kb: KnowledgeBase) -> None:
+    user = 5077
+    await _say(bot, "/start waihong", user=user, count=2)
+    questions = [e.question for t in kb.topics for e in t.entries][:20]
+    before = len(bot.emulator.texts_to(user))
+    for question in questions:
+        bot.emulator.send_text(user, question)
+    limit = bot.service.config.conversation.max_messages_per_minute
+
+    def rows(*decisions: str) -> list[Consultation]:
+        return [r for r in _rows(bot) if r.raw_text in questions and r.decision in decisions]
+
+    await bot.emulator.wait_for(lambda: len(rows("throttled", "released")) == 20 - limit)
+    clock = bot.service.clock
+    assert hasattr(clock, "advance")
+    clock.advance(seconds=61)  # the pace allows the held messages now
+    answered_kinds = ("answer", "confirm", "suggest", "escalate", "clarify", "urgent", "follow_up")
+    await bot.emulator.wait_for(lambda: len(rows(*answered_kinds)) == 20, within=20.0)
+    assert not rows("throttled")
+    answered = rows(*answered_kinds)
+    assert [r.raw_text for r in answered] == questions, "answered in the order sent"
+    await bot.emulator.wait_for(lambda: len(bot.emulator.texts_to(user)) >= before + 21)
