@@ -66,6 +66,7 @@ CLARIFY = (
 CHOICE_EXPIRED = "这个选项已经过期了，请重新打字提问。"
 
 # --- escalation ---------------------------------------------------------------------------------
+GUIDANCE = "一般来说：{guidance}"
 ESCALATED = (
     "这个问题我不能准确回答，已经转给{village}法律顾问{advisor}，"
     "一般{hours}小时内会在这里回复您。着急的话也可以拨打 12348 公共法律服务热线。"
@@ -235,7 +236,8 @@ FOLLOW_UP_FOR_ADVISOR = "💬 咨询 #{id} 村民追问：{text}"
 # --- staff: drafts ------------------------------------------------------------------------------
 DRAFTS_EMPTY = "没有待审核的问答草稿。"
 DRAFTS_HEAD = "待审核的问答草稿（用 lawbot kb drafts edit 补充问法和法条后，发 /approve 编号 上线，/reject 编号 理由 不采用）："
-DRAFT_LINE = "#{id} [{topic}] {question}"
+DRAFT_LINE = "#{id} [{kind}·{topic}] {question}"
+DRAFT_KINDS = {"entry": "新问答", "variant": "新问法", "not_for": "不是这条"}
 DRAFT_USAGE = "用法：/approve 草稿编号，或 /reject 草稿编号 理由"
 DRAFT_APPROVED = "草稿 #{id} 已上线为问答 {entry}，机器人已重新加载知识库。"
 DRAFT_REJECTED = "草稿 #{id} 已标记为不采用，理由已保存。"

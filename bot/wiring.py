@@ -6,13 +6,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import yaml
+
 from bot.config import Config
 from bot.services.campaigns import CampaignService
 from bot.services.consultation import ConsultationService
 from bot.services.container import Services
+from bot.services.drafts import PHRASINGS_FILE
 from knowledge.loader import load_kb, read_kb
 from knowledge.matcher import Matcher, MatchSettings
-from knowledge.merge import merge_kbs
+from knowledge.merge import add_phrasings, merge_kbs
 from knowledge.models import KnowledgeBase
 from knowledge.templates import fill_fields
 from storage.db import Database
@@ -55,7 +58,30 @@ def load_knowledge(config: Config, kb_dir: Path | None = None) -> KnowledgeBase:
         for problem in errors:
             logger.error("approved drafts: %s", problem)
         kb = kb if errors else merge_kbs(kb, extra)
+    if drafts is not None and (drafts / PHRASINGS_FILE).is_file():
+        kb = add_phrasings(kb, _read_phrasings(drafts / PHRASINGS_FILE))
     return fill_fields(kb, config.town.fields())
+
+
+def _read_phrasings(path: Path) -> dict[str, dict[str, list[str]]]:
+    """Read approved phrasings; a damaged file is logged and ignored (the KB stays as shipped)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        logger.error("approved phrasings %s: %s", path, exc)
+        return {}
+    if not isinstance(data, dict):
+        logger.error("approved phrasings %s: not a mapping", path)
+        return {}
+    return {
+        str(entry_id): {
+            str(kind): [str(t) for t in texts if isinstance(t, str)]
+            for kind, texts in (lists or {}).items()
+            if kind in ("variant", "not_for") and isinstance(texts, list)
+        }
+        for entry_id, lists in data.items()
+        if isinstance(lists, dict)
+    }
 
 
 def open_database(config: Config, url: str | None = None, *, migrate: bool = True) -> Database:

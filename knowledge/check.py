@@ -119,6 +119,10 @@ def _check_entries(kb: KnowledgeBase, faq_dir: Path, laws: LawLibrary | None) ->
     seen: dict[str, str] = {}
     topic_keys: set[str] = set()
     for topic in kb.topics:
+        if not topic.guidance:
+            problems.append(
+                Problem("guidance.yaml", topic.key, "缺少主题指引 (no topic guidance)", False)
+            )
         where = str(faq_dir / f"{topic.key}.yaml")
         if topic.key in topic_keys:
             problems.append(

@@ -6,6 +6,7 @@ that `kb check` can report every problem at once. `load_kb` raises `KbError` on 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -100,6 +101,8 @@ def read_kb(kb_dir: Path) -> tuple[KnowledgeBase, list[Problem]]:
             topic = _topic(path, data, problems)
             if topic is not None:
                 topics.append(topic)
+    if root != faq_dir and (root / GUIDANCE_FILE).is_file():
+        topics = _with_guidance(topics, root / GUIDANCE_FILE, problems, digest)
     lexicon = _lexicon(root / "lexicon", problems, digest) if root != faq_dir else Lexicon()
     triage = _triage(root / "triage.yaml", problems, digest) if root != faq_dir else ()
     campaigns = _campaigns(root / "campaigns", problems, digest) if root != faq_dir else ()
@@ -111,6 +114,34 @@ def read_kb(kb_dir: Path) -> tuple[KnowledgeBase, list[Problem]]:
         fingerprint=digest.hexdigest()[:16],
     )
     return kb, problems
+
+
+GUIDANCE_FILE = "guidance.yaml"
+GUIDANCE_MAX = 160
+
+
+def _with_guidance(
+    topics: list[Topic], path: Path, problems: list[Problem], digest: Any
+) -> list[Topic]:
+    """Attach each topic's guidance text (`guidance.yaml`: topic key -> text)."""
+    data = _read_yaml(path, problems, digest)
+    if not isinstance(data, Mapping):
+        problems.append(Problem(str(path), "", "文件顶层应为映射 (top level must be a mapping)"))
+        return topics
+    known = {t.key for t in topics}
+    for key, text in data.items():
+        if key not in known:
+            problems.append(Problem(str(path), str(key), "没有这个主题 (unknown topic key)"))
+        elif not isinstance(text, str) or not text.strip():
+            problems.append(Problem(str(path), str(key), "指引应为非空文字 (must be text)"))
+        elif len(text.strip()) > GUIDANCE_MAX:
+            problems.append(Problem(str(path), str(key), f"指引超过 {GUIDANCE_MAX} 字"))
+    return [
+        dataclasses.replace(t, guidance=str(data.get(t.key) or "").strip())
+        if isinstance(data.get(t.key), str)
+        else t
+        for t in topics
+    ]
 
 
 def _read_yaml(path: Path, problems: list[Problem], digest: Any) -> Any:

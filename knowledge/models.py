@@ -71,6 +71,7 @@ class Topic:
     key: str
     name: str
     entries: tuple[Entry, ...]
+    guidance: str = ""  # where such matters go, shown when the topic is clear but no entry fits
 
 
 @dataclass(frozen=True, slots=True)

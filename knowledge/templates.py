@@ -41,6 +41,8 @@ def unknown_fields(kb: KnowledgeBase) -> list[tuple[str, str]]:
             found += [(entry.id, f) for f in _FIELD.findall(text) if f not in FIELDS]
     for message in kb.campaigns:
         found += [(message.id, f) for f in _FIELD.findall(message.text) if f not in FIELDS]
+    for topic in kb.topics:
+        found += [(topic.key, f) for f in _FIELD.findall(topic.guidance) if f not in FIELDS]
     return found
 
 
@@ -60,7 +62,10 @@ def fill_fields(kb: KnowledgeBase, values: Mapping[str, str]) -> KnowledgeBase:
     def message(m: CampaignMessage) -> CampaignMessage:
         return dataclasses.replace(m, text=_fill(m.text, values))
 
-    topics = tuple(Topic(t.key, t.name, tuple(entry(e) for e in t.entries)) for t in kb.topics)
+    topics = tuple(
+        Topic(t.key, t.name, tuple(entry(e) for e in t.entries), _fill(t.guidance, values))
+        for t in kb.topics
+    )
     salt = "|".join(f"{k}={values[k]}" for k in sorted(values))
     fingerprint = hashlib.sha256(f"{kb.fingerprint}|{salt}".encode()).hexdigest()[:16]
     return dataclasses.replace(

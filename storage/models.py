@@ -13,6 +13,7 @@ from storage.clock import utcnow
 __all__ = [
     "Consultation",
     "Decision",
+    "DraftKind",
     "Escalation",
     "EscalationEvent",
     "EscalationMessage",
@@ -38,6 +39,14 @@ class Decision(StrEnum):
     FOLLOW_UP = "follow_up"  # a message inside an open escalation, routed to the advisor
     THROTTLED = "throttled"  # over the per-minute pace: stored, held until the pace allows
     RELEASED = "released"  # a held message, since answered (its answer is a newer consultation)
+
+
+class DraftKind(StrEnum):
+    """What a staff-review draft proposes."""
+
+    ENTRY = "entry"
+    VARIANT = "variant"
+    NOT_FOR = "not_for"
 
 
 class EscalationState(StrEnum):
@@ -190,6 +199,10 @@ class FaqDraft(SQLModel, table=True):
     topic_key: str | None = Field(default=None, max_length=48)
     author: str = Field(default="", max_length=64)
     state: str = Field(default="draft", max_length=16, index=True)  # draft | approved | rejected
+    # entry: a new FAQ entry (from an advisor's answer); variant / not_for: a villager's wording
+    # learnt from use, to add to entry `entry_id` as a phrasing or as a question it does not answer
+    kind: str = Field(default=DraftKind.ENTRY, max_length=16, index=True)
+    consultation_id: int | None = None  # the consultation the wording came from
     reason: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     entry_id: str | None = Field(default=None, max_length=96)
     created_at: datetime = Field(default_factory=utcnow)

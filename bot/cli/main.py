@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
+from bot import texts
 from bot.config import Config, ConfigError, load_config
 from bot.services.outcomes import Sender
 from bot.services.text_hygiene import printable
@@ -372,11 +374,16 @@ def drafts_list(
     with _drafts(config) as service:
         drafts = service.waiting(state=None if all_states else "draft")
     for draft in drafts:
+        kind = texts.DRAFT_KINDS.get(draft.kind, draft.kind)
         out.print(
-            f"#{draft.id} [{draft.state}] [{draft.topic_key or '?'}] {draft.question[:60]}",
+            printable(
+                f"#{draft.id} [{draft.state}] [{kind}] [{draft.entry_id or draft.topic_key or '?'}]"
+                f" {draft.question[:60]}"
+            ),
             markup=False,
         )
-        out.print(f"    答复：{draft.answer[:80]}", markup=False)
+        if draft.answer:
+            out.print(printable(f"    答复：{draft.answer[:80]}"), markup=False)
         if draft.reason:
             out.print(f"    理由：{draft.reason}", markup=False)
 
@@ -479,6 +486,57 @@ def kb_check(
         out.print(f"error: {where}: 未知模板字段 unknown template field {{{name}}}", markup=False)
     if result.errors or unknown:
         raise typer.Exit(1)
+
+
+@kb_app.command("coverage")
+def kb_coverage(
+    set_path: Annotated[
+        Path,
+        typer.Option("--set", help="标注过的问题集 / labelled questions (JSON lines, by id)."),
+    ] = Path("knowledge/eval/realqa/labels.jsonl"),
+    split: Annotated[
+        str | None,
+        typer.Option("--split", help="只看 tune 或 test 一半 / only the tune or test half."),
+    ] = None,
+    kb: Annotated[Path | None, typer.Option("--kb", help="知识库目录 / KB directory.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON 输出 / as JSON.")] = False,
+) -> None:
+    """问答库覆盖率 / Share of in-scope labelled questions with an answer, per topic."""
+    import json as json_module
+
+    from knowledge.coverage import coverage, read_labels
+    from knowledge.loader import KbError, default_kb_dir, load_kb
+    from knowledge.realqa import RealQaMissing, load_split
+
+    try:
+        ids = None
+        if split is not None:
+            halves = load_split()
+            if split not in halves:
+                err.print(f"[red]错误 error:[/red] --split must be one of {', '.join(halves)}")
+                raise typer.Exit(2)
+            ids = halves[split]
+        labels = read_labels(set_path, ids)
+        report = coverage(load_kb(kb or default_kb_dir()), labels)
+    except (OSError, ValueError, KbError, RealQaMissing) as exc:
+        err.print(f"[red]错误 error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    if as_json:
+        out.print(json_module.dumps(report.as_json(), ensure_ascii=False, indent=1), markup=False)
+        return
+    table = Table(
+        title=f"覆盖率 coverage: {report.covered}/{report.in_scope} = {report.share:.1%}"
+    )
+    for column in ("topic", "主题", "in scope", "covered", "share"):
+        table.add_column(column)
+    for row in report.topics:
+        table.add_row(row.key, row.name, str(row.in_scope), str(row.covered), f"{row.share:.0%}")
+    out.print(table)
+    out.print("未覆盖最多的 most frequent uncovered: " + "，".join(
+        f"{key} {n}" for key, n in report.uncovered[:10]))  # fmt: skip
+    if report.unknown_entries:
+        out.print(f"[yellow]标注里有 {len(report.unknown_entries)} 个已不存在的条目[/yellow]: "
+                  + ", ".join(report.unknown_entries[:10]))  # fmt: skip
 
 
 def _safe_url(url: str) -> str:

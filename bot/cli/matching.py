@@ -98,13 +98,23 @@ def ask(
     semantic: SemanticOption = None,
     cache_dir: CacheOption = None,
 ) -> None:
-    """问一个问题 / Match one question (or one per stdin line) against the FAQ."""
-    matcher = Matcher(_load(kb), _settings(semantic, cache_dir))
+    """问一个问题 / Match one question (or one per stdin line) against the FAQ.
+
+    With `--json`, each line also carries `urgent`: the key of the risk-triage category the
+    question falls in (the KB's `triage.yaml`, as the consultation service checks it), or null.
+    """
+    from knowledge.triage import detect_risk
+
+    knowledge = _load(kb)
+    matcher = Matcher(knowledge, _settings(semantic, cache_dir))
     questions: Iterator[str] = iter([question]) if question is not None else _stdin_lines()
     for q in questions:
         result = matcher.match(q)
         if as_json:
-            sys.stdout.write(json.dumps(result_json(q, result), ensure_ascii=False) + "\n")
+            obj = result_json(q, result)
+            risk = detect_risk(q, knowledge.triage)
+            obj["urgent"] = risk.key if risk is not None else None
+            sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
             sys.stdout.flush()
         else:
             sys.stdout.write(_text(q, result))

@@ -37,7 +37,7 @@ from knowledge.triage import detect_risk
 from storage import repositories as repo
 from storage.clock import as_utc, utcnow
 from storage.db import Database
-from storage.models import Consultation, Decision, Villager
+from storage.models import Consultation, Decision, DraftKind, Villager
 
 __all__ = [
     "ConsultError",
@@ -59,6 +59,9 @@ class ConsultError(Exception):
     """The service refuses a request; the message is for logs, not for villagers."""
 
 
+# A candidate scoring at least this share of the suggest threshold names the topic well enough
+# for its general guidance (the entries themselves are too uncertain to list).
+GUIDANCE_SHARE = 0.5
 # Messages the pace limit holds back do not count against the pace.
 HELD = (Decision.THROTTLED, Decision.RELEASED)
 
@@ -460,6 +463,12 @@ class ConsultationService:
             helpful=verdict == "y",
         )
         if verdict == "y":
+            shown = self.kb.entry(consultation.faq_id or "")
+            if consultation.decision == Decision.CONFIRM and shown is not None:
+                self.drafts.propose_phrasing(
+                    session, kind=DraftKind.VARIANT, entry=shown, text=consultation.raw_text,
+                    consultation_id=consultation.id,
+                )  # fmt: skip
             return Outcome((Reply(texts.THANKS_HELPFUL),), consultation_id=consultation.id)
         reasons = tuple(
             (Button(label, actions.encode(actions.FEEDBACK_REASON, consultation.id, key)),)
@@ -501,9 +510,35 @@ class ConsultationService:
             raise UnknownAction("no such entry")
         return self._answer_choice(session, villager, entry, source=None)
 
+    def _learn_from_choice(self, session: Session, entry: Entry, source: Consultation) -> None:
+        """A pick from a list or a confirm's alternatives teaches a phrasing (and a not-for)."""
+        if source.decision not in (Decision.SUGGEST, Decision.CONFIRM):
+            return
+        asked = source
+        if replies.rejects_shown(source.raw_text) and source.id is not None:
+            # The list came after 不是这个: the wording to learn is the question before it.
+            earlier = repo.recent_consultations(
+                session=session, villager_id=source.villager_id, limit=1, before_id=source.id
+            )
+            if not earlier:
+                return
+            asked = earlier[0]
+        self.drafts.propose_phrasing(
+            session, kind=DraftKind.VARIANT, entry=entry, text=asked.raw_text,
+            consultation_id=asked.id,
+        )  # fmt: skip
+        shown = self.kb.entry(asked.faq_id or "") if asked.decision == Decision.CONFIRM else None
+        if shown is not None and shown.id != entry.id:
+            self.drafts.propose_phrasing(
+                session, kind=DraftKind.NOT_FOR, entry=shown, text=asked.raw_text,
+                consultation_id=asked.id,
+            )  # fmt: skip
+
     def _answer_choice(
         self, session: Session, villager: Villager, entry: Entry, *, source: Consultation | None
     ) -> Outcome:
+        if source is not None:
+            self._learn_from_choice(session, entry, source)
         consultation = self._store(
             session,
             villager,
@@ -687,7 +722,10 @@ class ConsultationService:
                     return Outcome((Reply(texts.DRAFTS_EMPTY),))
                 lines = [texts.DRAFTS_HEAD] + [
                     texts.DRAFT_LINE.format(
-                        id=d.id, topic=d.topic_key or "?", question=d.question[:40]
+                        id=d.id,
+                        kind=texts.DRAFT_KINDS.get(d.kind, d.kind),
+                        topic=d.entry_id or d.topic_key or "?",
+                        question=d.question[:40],
                     )
                     for d in drafts[:20]
                 ]
@@ -891,6 +929,12 @@ class ConsultationService:
             return self._to_advisor(session, villager, str(last.id))
         if last.decision != Decision.CONFIRM:
             return None
+        shown = self.kb.entry(last.faq_id or "")
+        if shown is not None:
+            self.drafts.propose_phrasing(
+                session, kind=DraftKind.NOT_FOR, entry=shown, text=last.raw_text,
+                consultation_id=last.id,
+            )  # fmt: skip
         others = guesses(last)[1:3]
         entries = [e for faq_id, _ in others if (e := self.kb.entry(faq_id))]
         if not entries:
@@ -1014,11 +1058,23 @@ class ConsultationService:
                 notices = self._open_escalation(
                     session, consultation, village, reason="unmatched", urgent=False
                 )
-                reply = replies.escalated_reply(village, hours=self.config.sla.remind_hours)
+                reply = replies.escalated_reply(
+                    village, hours=self.config.sla.remind_hours, guidance=self._guidance(result)
+                )
                 return Outcome(
                     (reply,), notices, consultation_id=consultation.id, decision=result.decision
                 )
         return Outcome((reply,), consultation_id=consultation.id, decision=result.decision)
+
+    def _guidance(self, result: MatchResult) -> str:
+        """The topic's general guidance when the best candidate is near enough to name the topic."""
+        if not result.candidates:
+            return ""
+        best = result.candidates[0]
+        if best.score < self.matcher.thresholds.suggest * GUIDANCE_SHARE:
+            return ""
+        topic = next((t for t in self.kb.topics if t.key == best.entry.topic_key), None)
+        return topic.guidance if topic is not None else ""
 
     def _open_escalation(
         self,

@@ -1,8 +1,11 @@
-"""The learning loop: advisors' answers become draft FAQ entries; staff edit, approve, reject.
+"""The learning loop: what advisors and villagers teach the bot waits for staff review.
 
-Approval checks the entry against the KB rules (and the law texts when configured), writes it in
-the KB's YAML format under `[knowledge] drafts_dir`/faq/<topic>.yaml, and the running bot merges
-that directory into its knowledge base and rebuilds the matcher without a restart.
+Three kinds of draft: an advisor's answer becomes a draft FAQ entry; a villager's wording becomes a
+draft phrasing of the entry they picked from a list or accepted after a check; a wording whose
+answer they rejected becomes a draft "not for" question of that entry. Approval checks an entry
+against the KB rules (and the law texts when configured) and writes it in the KB's YAML format under
+`[knowledge] drafts_dir`/faq/<topic>.yaml; an approved phrasing goes to `drafts_dir`/phrasings.yaml.
+The running bot merges that directory into its knowledge base and rebuilds the matcher in place.
 """
 
 from __future__ import annotations
@@ -16,16 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from bot.config import Config
 from knowledge.check import check_kb
-from knowledge.models import KnowledgeBase
+from knowledge.models import Entry, KnowledgeBase
 from knowledge.numerals import parse_article
 from storage.db import Database
-from storage.models import FaqDraft
+from storage.models import DraftKind, FaqDraft
 
-__all__ = ["DraftError", "DraftService", "parse_basis"]
+__all__ = ["PHRASINGS_FILE", "DraftError", "DraftService", "parse_basis"]
+
+PHRASINGS_FILE = "phrasings.yaml"  # entry id -> {variant: [...], not_for: [...]}
+PHRASING_MIN, PHRASING_MAX = 4, 150  # characters of a wording worth learning from
 
 
 class DraftError(Exception):
@@ -99,6 +105,12 @@ class DraftService:
         """Check a draft as a KB entry, write it to the drafts directory, return the entry id."""
         with self.db.session() as session:
             draft = self._waiting(session, draft_id)
+            if draft.kind != DraftKind.ENTRY:
+                entry_id = self._approve_phrasing(draft, kb)
+                draft.state = "approved"
+                draft.decided_at, draft.decided_by = self.clock(), actor
+                session.add(draft)
+                return entry_id
             topic = kb.topic(draft.topic_key or "")
             if topic is None:
                 raise DraftError("请先指定主题：lawbot kb drafts edit ID --topic 主题key")
@@ -118,6 +130,70 @@ class DraftService:
             draft.decided_at, draft.decided_by = self.clock(), actor
             session.add(draft)
             return entry_id
+
+    def propose_phrasing(
+        self,
+        session: Session,
+        *,
+        kind: DraftKind,
+        entry: Entry,
+        text: str,
+        consultation_id: int | None,
+    ) -> FaqDraft | None:
+        """Queue a villager's wording for review: a new phrasing of `entry`, or one it does not
+        answer. Skips wordings too short or long to teach anything and ones already queued."""
+        text = " ".join(text.split())
+        if not PHRASING_MIN <= len(text) <= PHRASING_MAX or text in entry.phrasings:
+            return None
+        if kind == DraftKind.NOT_FOR and text in entry.not_for:
+            return None
+        queued = session.exec(
+            select(FaqDraft).where(
+                FaqDraft.kind == kind,
+                FaqDraft.entry_id == entry.id,
+                FaqDraft.question == text,
+                FaqDraft.state == "draft",
+            )
+        ).first()
+        if queued is not None:
+            return None
+        draft = FaqDraft(
+            kind=kind,
+            entry_id=entry.id,
+            question=text,
+            answer="",
+            topic_key=entry.topic_key,
+            author="villager",
+            consultation_id=consultation_id,
+            created_at=self.clock(),
+        )
+        session.add(draft)
+        session.flush()
+        return draft
+
+    def _approve_phrasing(self, draft: FaqDraft, kb: KnowledgeBase) -> str:
+        entry = kb.entry(draft.entry_id or "")
+        if entry is None:
+            raise DraftError(f"问答 {draft.entry_id} 已不在问答库里。")
+        text = draft.question.strip()
+        if draft.kind == DraftKind.VARIANT:
+            owner = next((e.id for e in kb.entries if text in e.phrasings), None)
+            if owner is not None:
+                raise DraftError(f"问法和已有问答 {owner} 重复：{text}")
+        elif text in entry.phrasings:
+            raise DraftError(f"这句话是 {entry.id} 自己的问法，不能同时标为“不是这条”。")
+        path = self.directory / PHRASINGS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+        data = data or {}
+        slot = data.setdefault(entry.id, {})
+        listed = slot.setdefault(str(draft.kind), [])
+        if text not in listed:
+            listed.append(text)
+        tmp = path.with_suffix(".yaml.tmp")
+        tmp.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=True), encoding="utf-8")
+        tmp.replace(path)
+        return entry.id
 
     def _waiting(self, session: Any, draft_id: int) -> FaqDraft:
         draft = session.get(FaqDraft, draft_id)

@@ -166,13 +166,14 @@ def suggest_reply(
     return Reply(text="\n".join(lines), buttons=buttons + none)
 
 
-def escalated_reply(village: Village, *, hours: float) -> Reply:
-    """Tell the villager who will answer and roughly when."""
-    return Reply(
-        texts.ESCALATED.format(
-            village=village.name, advisor=village.advisor_name, hours=_hours(hours)
-        )
+def escalated_reply(village: Village, *, hours: float, guidance: str = "") -> Reply:
+    """Tell the villager who will answer and roughly when (and where such matters go)."""
+    text = texts.ESCALATED.format(
+        village=village.name, advisor=village.advisor_name, hours=_hours(hours)
     )
+    if guidance:
+        text = f"{text}\n\n{texts.GUIDANCE.format(guidance=guidance)}"
+    return Reply(text)
 
 
 def urgent_reply(category: TriageCategory, village: Village | None) -> Reply:

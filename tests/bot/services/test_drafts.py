@@ -13,7 +13,7 @@ from bot.config import Config
 from bot.services.consultation import ConsultationService
 from bot.services.outcomes import Sender
 from storage.clock import ManualClock as Clock
-from storage.models import FaqDraft
+from storage.models import Consultation, DraftKind, FaqDraft
 from tests.bot.services.test_escalations import VILLAGER, _escalate, _people
 from tests.conftest import MORNING
 
@@ -97,3 +97,93 @@ def test_rejected_drafts_keep_their_reason_and_villagers_cannot_review(
     with service.db.session() as session:
         draft = session.exec(select(FaqDraft)).one()
     assert (draft.state, draft.reason) == ("rejected", "个案，不适合做问答")
+
+
+def _confirming(service: ConsultationService, config: Config) -> None:
+    from dataclasses import replace
+
+    from bot.wiring import match_settings
+    from knowledge.matcher import Matcher
+
+    settings = replace(
+        match_settings(config, semantic=False), tau_high=1.01, tau_confirm=0.0, tau_low=0.0
+    )
+    service.matcher = Matcher(service.kb, settings)
+
+
+def test_a_rejected_check_and_a_picked_alternative_become_drafts_that_teach_the_matcher(
+    staffed: ConsultationService, config: Config, tmp_path: Path
+) -> None:
+    service = staffed
+    _confirming(service, config)
+    staff = Sender("telegram", str(config.staff.staff_ids[0]), str(config.staff.staff_ids[0]))
+    villager = Sender("telegram", "2701", "2701")
+    service.start(villager, "waihong")
+    wording = "隔壁起屋子把地基打到我家菜地里来了咋整"
+    shown = service.ask(villager, wording)
+    assert shown.decision == "confirm"
+    with service.db.session() as session:
+        first = session.get(Consultation, shown.consultation_id)
+        assert first is not None
+        shown_id = first.faq_id
+    service.ask(villager, "不是这个")
+    picked = service.ask(villager, "1")
+    assert picked.decision == "choice"
+    with service.db.session() as session:
+        chosen = session.get(Consultation, picked.consultation_id)
+        assert chosen is not None
+        drafts = session.exec(select(FaqDraft).order_by(FaqDraft.id)).all()
+    kinds = {(d.kind, d.entry_id, d.question) for d in drafts}
+    assert ("not_for", shown_id, wording) in kinds
+    assert ("variant", chosen.faq_id, wording) in kinds
+    listed = service.staff_drafts(staff, "drafts").replies[0].text
+    assert texts.DRAFT_KINDS["variant"] in listed
+    variant = next(d for d in drafts if d.kind == "variant")
+    approved = service.staff_drafts(staff, "approve", str(variant.id))
+    assert approved.replies[0].text.startswith(f"草稿 #{variant.id} 已上线")
+    stored = yaml.safe_load((tmp_path / "drafts" / "phrasings.yaml").read_text("utf-8"))
+    assert stored[chosen.faq_id]["variant"] == [wording]
+    entry = service.kb.entry(chosen.faq_id or "")
+    assert entry is not None
+    assert wording in entry.phrasings, "the running matcher knows the new phrasing"
+    assert service.matcher.match(wording).candidates[0].entry.id == chosen.faq_id
+
+
+def test_short_or_repeated_wordings_are_not_queued(
+    staffed: ConsultationService, config: Config
+) -> None:
+    service = staffed
+    entry = service.kb.entries[0]
+    with service.db.session() as session:
+        assert (
+            service.drafts.propose_phrasing(
+                session, kind=DraftKind.VARIANT, entry=entry, text="不是", consultation_id=None
+            )
+            is None
+        )
+        assert (
+            service.drafts.propose_phrasing(
+                session,
+                kind=DraftKind.VARIANT,
+                entry=entry,
+                text=entry.question,
+                consultation_id=None,
+            )
+            is None
+        )
+        first = service.drafts.propose_phrasing(
+            session,
+            kind=DraftKind.VARIANT,
+            entry=entry,
+            text="一句新的说法呢",
+            consultation_id=None,
+        )
+        again = service.drafts.propose_phrasing(
+            session,
+            kind=DraftKind.VARIANT,
+            entry=entry,
+            text="一句新的说法呢",
+            consultation_id=None,
+        )
+    assert first is not None
+    assert again is None

@@ -286,3 +286,29 @@ def test_the_town_overview_lists_every_pending_escalation(service: ConsultationS
     assert text.startswith(texts.OVERVIEW_HEAD.format(count=2))
     assert f"#{first}" in text or f"{first}" in text
     assert f"{second}" in text
+
+
+def test_an_escalation_in_a_known_topic_says_where_such_matters_go(
+    service: ConsultationService, config: Config
+) -> None:
+    from dataclasses import replace
+
+    from bot.wiring import match_settings
+    from knowledge.matcher import Matcher
+
+    # Bands above any score: every question escalates, a clear one still names its topic.
+    settings = replace(
+        match_settings(config, semantic=False), tau_high=1.0, tau_confirm=1.0, tau_low=1.0
+    )
+    service.matcher = Matcher(service.kb, settings)
+    service.start(VILLAGER, "waihong")
+    entry = next(e for e in service.kb.entries if e.id == "labour-wage-arrears-complaint")
+    outcome = service.ask(VILLAGER, entry.question)
+    assert outcome.decision == "escalate"
+    labour = next(t for t in service.kb.topics if t.key == "labour")
+    assert texts.GUIDANCE.format(guidance=labour.guidance) in outcome.replies[0].text
+    other = Sender("telegram", "2009", "2009")
+    service.start(other, "waihong")
+    unrelated = service.ask(other, "红烧肉怎么做好吃")
+    assert unrelated.decision == "escalate"
+    assert texts.GUIDANCE.split("{")[0] not in unrelated.replies[0].text
