@@ -264,7 +264,8 @@ def test_ask_json_contract(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 3
-    keys = {"question", "decision", "faq_id", "topic", "score", "answer", "basis", "suggestions"}
+    keys = {"question", "decision", "faq_id", "topic", "score", "answer", "basis", "suggestions",
+            "urgent"}  # fmt: skip
     for obj in lines:
         assert set(obj) == keys
         assert obj["decision"] in DECISIONS
