@@ -88,6 +88,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+SUPPRESSION_NOTE = (
+    "注：涉及村民不足{n}人的数字不公布，表中写作“<{n}人”（指人数少于{n}，不是件数少于{n}）。"
+)
+
 DECISION_LABELS: dict[str, str] = {
     "answer": "机器人解答",
     "confirm": "解答并确认",
@@ -423,47 +427,61 @@ class Report:
     # --- the township-report wording --------------------------------------------------------
 
     def summary_sentences(self) -> list[str]:
-        """Return the summary in the wording of a township rule-of-law report."""
+        """Return the summary in the wording of a township rule-of-law report.
+
+        A suppressed count reads 若干件（涉及村民不足N人，不公布）, never "<N件": the protection is of
+        villagers, not a bound on the count.
+        """
         d = self.as_dict()
         esc, times, sat = d["escalations"], d["response_times"], d["satisfaction"]
+
+        def n(value: Value, unit: str) -> str:
+            if isinstance(value, str):
+                return f"若干{unit}（涉及村民不足{self.small_cell}人，不公布）"
+            return f"{value}{unit}"
+
         return [
             f"{self.town}{self.period_label}法律咨询工作情况",
             (
-                f"本期共接受群众法律咨询{d['questions']['count']}人次（涉及村民{d['questions']['villagers']}人），"
-                f"其中机器人直接解答{d['match_rate']['answered']}人次（解答率{percent(d['match_rate']['rate'])}）；"
-                f"推荐相近问题{d['suggestion_acceptance']['suggestions']}人次，"
-                f"群众采纳{d['suggestion_acceptance']['accepted']}人次（采纳率{percent(d['suggestion_acceptance']['rate'])}）。"
+                f"本期共接受群众法律咨询{n(d['questions']['count'], '人次')}"
+                f"（涉及村民{n(d['questions']['villagers'], '人')}），"
+                f"其中机器人直接解答{n(d['match_rate']['answered'], '人次')}"
+                f"（解答率{percent(d['match_rate']['rate'])}）；"
+                f"推荐相近问题{n(d['suggestion_acceptance']['suggestions'], '人次')}，"
+                f"群众采纳{n(d['suggestion_acceptance']['accepted'], '人次')}"
+                f"（采纳率{percent(d['suggestion_acceptance']['rate'])}）。"
             ),
             (
-                f"转村（居）法律顾问解答{esc['opened']}件（其中紧急求助{esc['urgent']}件），"
-                f"已答复{esc['answered']}件（答复率{percent(esc['answer_rate'])}），"
-                f"已办结{esc['closed']}件，超时未答复{esc['overdue']}件；"
+                f"转村（居）法律顾问解答{n(esc['opened'], '件')}（其中紧急求助{n(esc['urgent'], '件')}），"
+                f"已答复{n(esc['answered'], '件')}（答复率{percent(esc['answer_rate'])}），"
+                f"已办结{n(esc['closed'], '件')}，超时未答复{n(esc['overdue'], '件')}；"
                 f"法律顾问首次答复时长中位数{hours_text(times['first_response']['median_hours'])}，"
                 f"办结时长中位数{hours_text(times['resolution']['median_hours'])}。"
             ),
             (
                 f"群众满意率：机器人解答{percent(sat['faq']['rate'])}"
-                f"（评价{sat['faq']['rated']}次），"
-                f"法律顾问答复{percent(sat['advisor']['rate'])}（评价{sat['advisor']['rated']}次）。"
+                f"（评价{n(sat['faq']['rated'], '次')}），"
+                f"法律顾问答复{percent(sat['advisor']['rate'])}（评价{n(sat['advisor']['rated'], '次')}）。"
             ),
+            SUPPRESSION_NOTE.format(n=self.small_cell),
         ]
 
 
 def percent(value: Value) -> str:
-    """Render a rate as '93.5%', keep "<N", and '—' without data."""
+    """Render a rate as '93.5%', a suppressed one as '<N人', and '—' without data."""
     if value is None:
         return NOT_AVAILABLE
     if isinstance(value, str):
-        return value
+        return f"{value}人"
     return f"{value * 100:.1f}%"
 
 
 def hours_text(value: Value) -> str:
-    """Render hours as '3.5小时', keep "<N", and '—' without data."""
+    """Render hours as '3.5小时', a suppressed one as '<N人', and '—' without data."""
     if value is None:
         return NOT_AVAILABLE
     if isinstance(value, str):
-        return value
+        return f"{value}人"
     return f"{value:g}小时"
 
 
@@ -608,8 +626,17 @@ def _table(title: str, headers: Iterable[str], rows: Iterable[Iterable[Any]]) ->
     for header in headers:
         table.add_column(header)
     for row in rows:
-        table.add_row(*(NOT_AVAILABLE if v is None else str(v) for v in row))
+        table.add_row(*(_cell(v) for v in row))
     return table
+
+
+def _cell(value: Any) -> str:
+    """A table cell: a suppressed count reads '<N人' (fewer than N villagers behind it)."""
+    if value is None:
+        return NOT_AVAILABLE
+    if isinstance(value, str) and value.startswith("<") and value[1:].isdigit():
+        return f"{value}人"
+    return str(value)
 
 
 def render_rich(report: Report, console: Console) -> None:

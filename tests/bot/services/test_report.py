@@ -213,3 +213,25 @@ def test_cli_report_json_and_xlsx(
 
 def test_histogram_bucket_labels() -> None:
     assert rp._bucket_labels(["<1", "<4", ">=4"]) == ["1小时内", "1–4小时", "4小时以上"]
+
+
+def test_the_summary_and_the_tables_say_the_same_and_name_what_is_suppressed(
+    report: rp.Report,
+) -> None:
+    d = report.as_dict()
+    text = "".join(report.summary_sentences())
+    # The summary's figures are the JSON/table figures.
+    assert f"咨询{d['questions']['count']}人次" in text
+    assert f"直接解答{d['match_rate']['answered']}人次" in text
+    assert f"解答率{rp.percent(d['match_rate']['rate'])}" in text
+    # A suppressed cell says it protects villagers, not that there were few cases.
+    hidden = report.hidden
+    assert "<3件" not in text
+    assert rp.SUPPRESSION_NOTE.format(n=report.small_cell) in text
+    from rich.console import Console
+
+    console = Console(record=True, width=200)
+    rp.render_rich(report, console)
+    rendered = console.export_text()
+    assert f"{hidden}人" in rendered
+    assert f" {hidden} " not in rendered
