@@ -235,6 +235,24 @@ class Privacy(_Table):
     small_cell: int = Field(default=3, ge=1)
 
 
+class Http(_Table):
+    """[http]: the HTTP JSON API channel (`lawbot serve`)."""
+
+    listen: str = "127.0.0.1:8080"
+    max_text_chars: int = Field(default=2000, ge=1, le=20_000)
+    user_requests_per_minute: int = Field(default=30, ge=1, le=10_000)
+    key_requests_per_minute: int = Field(default=600, ge=1, le=1_000_000)
+    idempotency_hours: float = Field(default=24, gt=0, le=24 * 30)
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:8080")
+        return value
+
+
 class Config(_Table):
     """The whole configuration; `source` is the file it came from (None for built-in defaults)."""
 
@@ -250,6 +268,7 @@ class Config(_Table):
     sla: Sla = Sla()
     campaigns: Campaigns = Campaigns()
     privacy: Privacy = Privacy()
+    http: Http = Http()
     source: Path | None = None
 
     @field_validator("villages")

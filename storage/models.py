@@ -208,3 +208,6 @@ class FaqDraft(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     decided_at: datetime | None = None
     decided_by: str | None = Field(default=None, max_length=64)
+
+
+import storage.api_models  # noqa: E402, F401  (registers the HTTP API tables on the metadata)

@@ -547,6 +547,7 @@ def _safe_url(url: str) -> str:
 
 def _register_commands() -> None:
     from bot.cli import campaign as cli_campaign
+    from bot.cli import http as cli_http
     from bot.cli import matching as cli_matching
     from bot.cli import ops as cli_ops
     from bot.cli import report as cli_report
@@ -561,6 +562,7 @@ def _register_commands() -> None:
     cli_report.register(app, get_config)
     cli_campaign.register(app, get_config)
     cli_ops.register(app, get_config)
+    cli_http.register(app, get_config)
 
 
 _register_commands()

@@ -1,0 +1,198 @@
+"""`lawbot serve` (the HTTP JSON API under uvicorn) and `lawbot api-key create|revoke|list`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bot.config import Config
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from bot.channels.http.app import Notify
+    from bot.channels.http.keys import ApiKeys
+    from bot.services.container import Services
+
+__all__ = ["register"]
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="配置文件 / config file (else $LAWBOT_CONFIG, ./config.toml)."
+    ),
+]
+
+
+def _host_port(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        err.print(f"[red]错误 error:[/red] --listen 应为 HOST:PORT, got `{listen}`")
+        raise typer.Exit(2)
+    return host.strip("[]"), int(port)
+
+
+def _telegram_notifier(
+    services: Services, token: str
+) -> tuple[Notify, Callable[[Starlette], AbstractAsyncContextManager[None]]]:
+    """Send advisor cards and other notices through the Telegram bot (same token as `run`)."""
+    from telegram import Bot
+
+    from bot.channels.telegram.send import deliver_notices
+    from bot.services.outcomes import Notice
+
+    config = services.config
+    bot = Bot(
+        token,
+        base_url=config.telegram.base_url,
+        base_file_url=config.telegram.base_file_url,
+    )
+
+    async def notify(notices: tuple[Notice, ...]) -> None:
+        await deliver_notices(bot, notices, services.consultation)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        async with bot:  # getMe: a wrong token stops the server at start-up
+            yield
+
+    return notify, lifespan
+
+
+def register(app: typer.Typer, get_config: Callable[[Path | None], Config]) -> None:
+    """Add `serve` and `api-key` to the `lawbot` command line."""
+    keys_app = typer.Typer(
+        help="HTTP API 密钥 / API keys of the HTTP channel.", no_args_is_help=True
+    )
+    app.add_typer(keys_app, name="api-key")
+
+    @app.command("serve")
+    def serve(
+        config: ConfigOption = None,
+        listen: Annotated[
+            str | None,
+            typer.Option("--listen", help="监听 HOST:PORT / address (default: [http] listen)."),
+        ] = None,
+        notify_telegram: Annotated[
+            bool | None,
+            typer.Option(
+                "--notify-telegram/--no-notify-telegram",
+                help="用 Telegram 机器人给顾问发卡片 / send advisor cards through the Telegram "
+                "bot (default: when LAWBOT_TOKEN is set).",
+            ),
+        ] = None,
+    ) -> None:
+        """运行 HTTP JSON API / Serve the HTTP JSON API (uvicorn)."""
+        import uvicorn
+
+        from bot.channels.http import build_http_app
+        from bot.config import token_from_env
+        from bot.wiring import build_services
+
+        cfg = get_config(config)
+        host, port = _host_port(listen or cfg.http.listen)
+        token = token_from_env()
+        if notify_telegram and token is None:
+            err.print(
+                "[red]错误 error:[/red] --notify-telegram 需要 LAWBOT_TOKEN / needs the "
+                "LAWBOT_TOKEN environment variable"
+            )
+            raise typer.Exit(2)
+        logging.getLogger().setLevel(logging.INFO)
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        services = build_services(cfg)
+        notify = lifespan = None
+        if token is not None and notify_telegram is not False:
+            notify, lifespan = _telegram_notifier(services, token)
+        else:
+            logging.getLogger(__name__).warning(
+                "no Telegram bot: advisor cards of HTTP questions are not sent "
+                "(advisors see them in /queue)"
+            )
+        application = build_http_app(
+            services,
+            notify=notify,
+            lifespan=lifespan,
+        )
+        try:
+            uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=False)
+        finally:
+            services.consultation.db.dispose()
+
+    def _keys(config: Path | None) -> tuple[ApiKeys, Callable[[], None]]:
+        from bot.channels.http.keys import ApiKeys
+        from bot.wiring import open_database
+
+        db = open_database(get_config(config))
+        return ApiKeys(db, env_key=None), db.dispose
+
+    @keys_app.command("create")
+    def create(
+        name: Annotated[str, typer.Argument(help="密钥名称 / key name (a-z 0-9 - _, ≤ 16).")],
+        config: ConfigOption = None,
+    ) -> None:
+        """创建密钥，只显示一次 / Create a key; it is printed once, alone on the last line."""
+        from bot.channels.http.keys import ApiKeyError
+
+        keys, close = _keys(config)
+        try:
+            key = keys.create(name)
+        except ApiKeyError as exc:
+            err.print(f"[red]错误 error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        finally:
+            close()
+        out.print(
+            f"已创建密钥 {name}，请妥善保存，不会再显示 / key {name!r} created; store it now, "
+            "it is not shown again:"
+        )
+        print(key)
+
+    @keys_app.command("revoke")
+    def revoke(
+        name: Annotated[str, typer.Argument(help="密钥名称 / key name.")],
+        config: ConfigOption = None,
+    ) -> None:
+        """吊销密钥 / Revoke a key (its requests get 401 at once)."""
+        from bot.channels.http.keys import ApiKeyError
+
+        keys, close = _keys(config)
+        try:
+            keys.revoke(name)
+        except ApiKeyError as exc:
+            err.print(f"[red]错误 error:[/red] {exc}")
+            raise typer.Exit(2) from None
+        finally:
+            close()
+        out.print(f"已吊销密钥 key revoked: {name}")
+
+    @keys_app.command("list")
+    def list_keys(config: ConfigOption = None) -> None:
+        """列出密钥（不显示密钥本身）/ List the keys (never the keys themselves)."""
+        keys, close = _keys(config)
+        try:
+            entries = keys.entries()
+        finally:
+            close()
+        if not entries:
+            out.print("还没有密钥 no keys yet: lawbot api-key create NAME")
+            return
+        table = Table("名称 name", "创建 created (UTC)", "状态 state")
+        for entry in entries:
+            state = (
+                f"已吊销 revoked {entry.revoked_at:%Y-%m-%d %H:%M}"
+                if entry.revoked_at
+                else "有效 active"
+            )
+            table.add_row(entry.name, f"{entry.created_at:%Y-%m-%d %H:%M}", state)
+        out.print(table)
