@@ -188,7 +188,7 @@ class Matching(_Table):
     tau_confirm: float | None = Field(default=None, ge=0, le=1)
     tau_low: float | None = Field(default=None, ge=0, le=1)
     delta: float | None = Field(default=None, ge=0, le=1)
-    semantic: bool = False
+    semantic: bool = True
     cache_dir: str = "data/cache"
 
     @model_validator(mode="after")

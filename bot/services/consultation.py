@@ -62,6 +62,8 @@ class ConsultError(Exception):
 # A candidate scoring at least this share of the suggest threshold names the topic well enough
 # for its general guidance (the entries themselves are too uncertain to list).
 GUIDANCE_SHARE = 0.5
+# The terminal is one person at the keyboard (or a script of theirs): nothing to pace.
+UNPACED_CHANNELS = ("console",)
 # Messages the pace limit holds back do not count against the pace.
 HELD = (Decision.THROTTLED, Decision.RELEASED)
 
@@ -193,7 +195,8 @@ class ConsultationService:
                 if recorded is not None:
                     return self._redeliver(session, recorded)
             villager = self._villager(session, sender)
-            throttled = None if held else self._throttle(session, villager, text, update_key)
+            paced = not held and sender.channel not in UNPACED_CHANNELS
+            throttled = self._throttle(session, villager, text, update_key) if paced else None
             if throttled is not None:
                 return throttled
             choice = replies.numbered_choice(text)
