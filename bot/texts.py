@@ -59,6 +59,7 @@ CONFIRM_INTRO = "我理解您问的是：「{question}」"
 CONFIRM_NOT_THIS = "不是这个？您可能想问："
 CONFIRM_NUMBERED_HINT = "回复数字 1、2 看这两个问题；都不是请回复 0，转给法律顾问。"
 NOT_THIS_ALTERNATIVES = "好的，那您是不是想问下面这些？"
+CLOSING = "不客气！还有别的问题，随时打字问我；着急可以拨打 12348。"
 CLARIFY = (
     "您能再说详细一点吗？比如发生了什么事、和谁有纠纷、您想知道什么。\n"
     "例如：“邻居盖房子占了我家宅基地，该找谁？”"

@@ -204,6 +204,10 @@ class ConsultationService:
                 picked = self._numbered_pick(session, villager, choice)
                 if picked is not None:
                     return picked
+            if replies.is_thanks(text):
+                return self._record_simple(
+                    session, villager, text, Decision.CLARIFY, update_key, Reply(texts.CLOSING)
+                )
             if replies.rejects_shown(text):
                 rejected = self._not_this(session, villager, text, update_key)
                 if rejected is not None:

@@ -254,6 +254,17 @@ def rejects_shown(text: str) -> bool:
     return len(plain) <= _NOT_THIS_MAX_CHARS and plain in NOT_THIS
 
 
+THANKS = ("谢谢", "多谢", "谢谢你", "谢谢您", "谢了", "好的", "好", "好嘞", "知道了", "明白了", "晓得了",
+          "嗯", "嗯嗯", "收到", "可以了", "没事了", "谢谢老师", "谢谢律师", "辛苦了", "ok", "OK")  # fmt: skip
+
+
+def is_thanks(text: str) -> bool:
+    """Tell whether a message only thanks or acknowledges (谢谢、好的、知道了)."""
+    plain = "".join(ch for ch in text if ch.isalnum())
+    plain = plain.removesuffix("啊").removesuffix("哈").removesuffix("啦").removesuffix("了")
+    return bool(plain) and (plain in THANKS or plain + "了" in THANKS)
+
+
 def numbered_choice(text: str) -> int | None:
     """Read a typed choice 0–9 (elder mode), full-width digits included; None otherwise."""
     stripped = text.strip().translate(str.maketrans("０１２３４５６７８９", "0123456789"))

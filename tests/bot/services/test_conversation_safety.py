@@ -87,3 +87,20 @@ def test_an_emergency_inside_an_open_thread_is_still_triaged(
     _escalate(service, VILLAGER)
     outcome = service.ask(VILLAGER, "有人在我家门口砍人")
     assert outcome.decision == "urgent"
+
+
+@pytest.mark.parametrize("typed", ["谢谢", "好的", "知道了", "谢谢啊", "嗯嗯"])
+def test_thanks_get_a_short_closing_not_a_match(service: ConsultationService, typed: str) -> None:
+    service.start(VILLAGER, "waihong")
+    outcome = service.ask(VILLAGER, typed)
+    assert outcome.replies[0].text == texts.CLOSING
+    assert not outcome.notices
+
+
+def test_thanks_inside_an_open_thread_are_not_sent_to_the_advisor(
+    service: ConsultationService,
+) -> None:
+    _escalate(service, VILLAGER)
+    outcome = service.ask(VILLAGER, "谢谢")
+    assert outcome.replies[0].text == texts.CLOSING
+    assert not outcome.notices
