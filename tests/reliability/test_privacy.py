@@ -12,9 +12,9 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from bot.cli import ops as cli_ops
-from bot.services.privacy import mask_numbers
 from bot.config import Config
 from bot.services.consultation import ConsultationService, Sender
+from bot.services.privacy import mask_numbers
 from knowledge.models import KnowledgeBase
 from storage.clock import utcnow
 from storage.models import Consultation
