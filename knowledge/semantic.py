@@ -101,16 +101,17 @@ def _read_exact(path: Path, texts: Sequence[str]) -> FloatArray | None:
     return matrix if matrix.ndim == 2 and len(matrix) == len(texts) else None
 
 
-def _read(path: Path) -> dict[str, FloatArray]:
+def _read(path: Path, labels: str = "texts") -> dict[str, FloatArray]:
+    """Rows of a saved matrix by their label (`texts` of a KB cache, `keys` of a store)."""
     try:
         with np.load(path, allow_pickle=False) as data:
-            texts = [str(t) for t in data["texts"]]
+            names = [str(t) for t in data[labels]]
             matrix = np.asarray(data["matrix"], dtype=np.float32)
     except (OSError, KeyError, ValueError):
         return {}
-    if matrix.ndim != 2 or len(texts) != matrix.shape[0]:
+    if matrix.ndim != 2 or len(names) != matrix.shape[0]:
         return {}
-    return {t: matrix[i] for i, t in enumerate(texts)}
+    return {t: matrix[i] for i, t in enumerate(names)}
 
 
 SEED_PATH = Path(__file__).resolve().parent / "vectors" / f"e5seed-{MODEL_ID}.npz"
@@ -118,22 +119,16 @@ SEED_PATH = Path(__file__).resolve().parent / "vectors" / f"e5seed-{MODEL_ID}.np
 
 def _read_keyed(path: Path) -> dict[str, FloatArray]:
     """A keyed store file (`keys`, `matrix`); empty when missing or damaged."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            keys = [str(k) for k in data["keys"]]
-            matrix = np.asarray(data["matrix"], dtype=np.float32)
-    except (OSError, KeyError, ValueError):
-        return {}
-    if matrix.ndim != 2 or len(keys) != len(matrix):
-        return {}
-    return {k: matrix[i] for i, k in enumerate(keys)}
+    return _read(path, "keys")
 
 
 def write_seed(store_path: Path, seed_path: Path = SEED_PATH) -> int:
     """Write a cache's store as the shipped seed (float16, compressed); return the row count."""
     vecs = _read_keyed(store_path)
+    if not vecs:
+        raise ValueError(f"{store_path} holds no vectors: not writing an empty seed")
     keys = sorted(vecs)
-    matrix = np.stack([vecs[k] for k in keys]).astype(np.float16) if keys else np.zeros((0, 384))
+    matrix = np.stack([vecs[k] for k in keys]).astype(np.float16)
     seed_path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(seed_path, keys=np.asarray(keys, dtype=str), matrix=matrix)
     return len(keys)
