@@ -10,7 +10,7 @@ as e5 recommends for paraphrase retrieval). Two caches on disk:
 
 The package ships a seed store (`knowledge/vectors/`, float16) with the shipped KB's phrasings,
 so a fresh install starts with the semantic signal in seconds instead of embedding ~7,000
-phrasings first; `python -m knowledge.semantic seed` rebuilds it after the KB changes.
+phrasings first; `python -m bot.ops.seed_vectors` rebuilds it after the KB changes.
 """
 
 from __future__ import annotations
@@ -244,41 +244,3 @@ def _write(path: Path, texts: Sequence[str], matrix: FloatArray) -> None:
         os.replace(tmp, path)
     except OSError as exc:  # a read-only cache only costs start-up time
         log.warning("cannot write embedding cache %s: %s", path, exc)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m knowledge.semantic seed`: embed the shipped KB and write the seed store."""
-    import argparse
-    import tempfile
-
-    from knowledge.loader import default_kb_dir, load_kb
-    from knowledge.matcher import Matcher, MatchSettings
-    from knowledge.templates import fill_fields
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("command", choices=["seed"])
-    parser.add_argument("--config", type=Path, default=None, help="fields from this config")
-    args = parser.parse_args(argv)
-    fields: dict[str, str] = {}
-    try:
-        from bot.config import load_config  # the reference town's place fields
-
-        fields = dict(load_config(args.config).town.fields())
-    except ImportError:  # pragma: no cover - knowledge used without the bot
-        pass
-    with tempfile.TemporaryDirectory() as tmp:
-        empty = Path(tmp) / "no-seed.npz"
-        global SEED_PATH
-        shipped, SEED_PATH = SEED_PATH, empty  # embed everything afresh, ignoring the old seed
-        try:
-            kb = fill_fields(load_kb(default_kb_dir()), fields)
-            Matcher(kb, MatchSettings(semantic=True, cache_dir=Path(tmp)))
-        finally:
-            SEED_PATH = shipped
-        rows = write_seed(Path(tmp) / f"e5store-{MODEL_ID}.npz")
-    print(f"wrote {SEED_PATH} ({rows} phrasings)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -140,3 +140,15 @@ def test_only_the_wiring_builds_the_services() -> None:
         )
     }
     assert builders == {"bot/wiring.py"}
+
+
+def test_telegram_is_imported_only_by_its_channel_and_the_entry_points() -> None:
+    allowed = ("bot/channels/telegram/", "bot/cli/", "bot/ops/")
+    offenders = sorted(
+        str(path.relative_to(ROOT))
+        for package in PRODUCT
+        for path in (ROOT / package).rglob("*.py")
+        if _hits(_modules(path), {"telegram"})
+        and not str(path.relative_to(ROOT)).startswith(allowed)
+    )
+    assert offenders == []
