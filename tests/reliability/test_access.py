@@ -92,7 +92,7 @@ async def abot_fixture(
     victim = Sender("telegram", str(VICTIM), str(VICTIM))
     service.start(victim, "waihong")
     outcome = service.ask(victim, SECRET)
-    assert outcome.decision in ("escalate", "suggest", "answer", "clarify")
+    assert outcome.decision in ("escalate", "suggest", "answer", "confirm", "clarify")
     if outcome.decision != "escalate":
         assert outcome.consultation_id is not None
         service.act(victim, f"adv:{outcome.consultation_id}")
