@@ -167,6 +167,8 @@ class Conversation(_Table):
 
     max_messages_per_minute: int = Field(default=12, ge=1, le=600)
     topic_questions: int = Field(default=6, ge=1, le=20)
+    # after the advisor answers, the villager's messages go to that thread for this long
+    thread_hours: float = Field(default=24, gt=0, le=24 * 30)
 
 
 class Knowledge(_Table):

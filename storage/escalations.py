@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from storage.models import (
@@ -28,6 +28,7 @@ __all__ = [
     "escalations_of_villager",
     "first_response_durations",
     "get_escalation",
+    "last_answer_at",
     "record_card",
     "set_state",
     "sla_candidates",
@@ -136,6 +137,14 @@ def escalations_for(
         .order_by(col(Escalation.created_at), col(Escalation.id))
     )
     return session.exec(statement).all()
+
+
+def last_answer_at(*, session: Session, escalation_id: int) -> datetime | None:
+    """When the advisor last answered in an escalation's thread (None before any answer)."""
+    statement = select(func.max(EscalationTurn.at)).where(
+        EscalationTurn.escalation_id == escalation_id, EscalationTurn.author == "advisor"
+    )
+    return session.exec(statement).one()
 
 
 def escalations_in(*, session: Session, states: Sequence[str]) -> Sequence[Escalation]:

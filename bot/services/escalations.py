@@ -560,6 +560,11 @@ class EscalationService:
             or self.clock() - as_utc(escalation.created_at) > FOLLOW_UP_WINDOW
         ):
             return None
+        if escalation.state == EscalationState.ANSWERED and escalation.id is not None:
+            answered = esc_repo.last_answer_at(session=session, escalation_id=escalation.id)
+            window = timedelta(hours=self.config.conversation.thread_hours)
+            if answered is not None and self.clock() - as_utc(answered) > window:
+                return None  # answered and time to follow up has passed: a new question is new
         return escalation
 
     def follow_up(
@@ -599,7 +604,9 @@ class EscalationService:
                 ),
             ),
         )
-        return Outcome((reply,), notices, consultation_id=consultation.id)
+        return Outcome(
+            (reply,), notices, consultation_id=consultation.id, decision=consultation.decision
+        )
 
     def villager_action(self, session: Session, villager: Villager, arg: str) -> Outcome:
         """Handle a villager's button on an escalation: new question, rating, phone consent."""

@@ -9,6 +9,7 @@ from sqlmodel import select
 from bot import texts
 from bot.services.consultation import ConsultationService
 from bot.services.outcomes import Sender
+from storage.clock import ManualClock
 from storage.models import Consultation, Escalation
 from tests.bot.services.test_escalations import _escalate
 
@@ -104,3 +105,18 @@ def test_thanks_inside_an_open_thread_are_not_sent_to_the_advisor(
     outcome = service.ask(VILLAGER, "谢谢")
     assert outcome.replies[0].text == texts.CLOSING
     assert not outcome.notices
+
+
+def test_a_thread_closes_a_day_after_the_advisor_answers(
+    service: ConsultationService, clock: ManualClock
+) -> None:
+    from tests.bot.services.test_escalations import _people
+
+    _, escalation_id = _escalate(service, VILLAGER)
+    advisor, _, _ = _people(service.config)
+    service.advisor_command(advisor, "reply", f"{escalation_id} 请带上欠条来村委会找我")
+    clock.advance(hours=2)
+    assert service.ask(VILLAGER, "好，我下午就带过去可以吗").decision == "follow_up"
+    clock.advance(hours=service.config.conversation.thread_hours)
+    later = service.ask(VILLAGER, "我家的狗把邻居咬了要赔多少")
+    assert later.decision != "follow_up", "a day after the answer a new question is new"
