@@ -261,23 +261,12 @@ class Baseline:
 
     def run(self, queries: Sequence[DevQuery]) -> list[Ranked]:
         """Ranked entries for each query (hidden phrasing / entry masked out)."""
-        m = self._matcher
         out: list[Ranked] = []
         for dq in queries:
-            ph = self._score(dq.q).astype(np.float32)
-            if dq.phrasing is not None:
-                ph[dq.phrasing] = -1e9
-            if dq.hide_entry is not None:
-                lo = int(m.starts[dq.hide_entry])
-                ph[lo : lo + len(m.entries[dq.hide_entry].phrasings)] = -1e9
-            pooled = pool_max(ph, m.starts)
-            order = np.argsort(-pooled, kind="stable")[:5]
-            out.append(
-                Ranked(
-                    tuple(m.entries[int(j)].id for j in order),
-                    tuple(float(pooled[j]) for j in order),
-                )
+            ids, scores = top_entries(
+                self._matcher, self._score(dq.q), phrasing=dq.phrasing, hide_entry=dq.hide_entry
             )
+            out.append(Ranked(ids, scores))
         return out
 
 
@@ -522,4 +511,27 @@ def weights_module(combiners: dict[str, Combiner], note: str) -> str:
         "import json\n"
         "from typing import Any\n\n"
         f'WEIGHTS: dict[str, dict[str, Any]] = json.loads(\n    """\n{body}\n"""\n)\n'
+    )
+
+
+def top_entries(
+    matcher: Matcher,
+    phrasing_scores: FloatArray,
+    *,
+    phrasing: int | None = None,
+    hide_entry: int | None = None,
+    k: int = 5,
+) -> tuple[tuple[str, ...], tuple[float, ...]]:
+    """The best `k` entries by their best phrasing, with one phrasing or one entry masked out."""
+    ph = phrasing_scores.astype(np.float32)
+    if phrasing is not None:
+        ph[phrasing] = -1e9
+    if hide_entry is not None:
+        lo = int(matcher.starts[hide_entry])
+        ph[lo : lo + len(matcher.entries[hide_entry].phrasings)] = -1e9
+    pooled = pool_max(ph, matcher.starts)
+    order = np.argsort(-pooled, kind="stable")[:k]
+    return (
+        tuple(matcher.entries[int(j)].id for j in order),
+        tuple(float(pooled[j]) for j in order),
     )

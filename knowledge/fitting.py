@@ -32,6 +32,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from knowledge.evaluation import top_entries
 from knowledge.matcher import (
     FEATURES,
     Combiner,
@@ -43,7 +44,7 @@ from knowledge.matcher import (
 )
 from knowledge.models import KnowledgeBase
 from knowledge.scorecard import Case, Scored, card, choose_bands, outcomes_at
-from knowledge.signals import FloatArray, pool_max
+from knowledge.signals import FloatArray
 
 __all__ = [
     "FitResult",
@@ -473,20 +474,8 @@ def baseline_scores(
     for name, fn in systems.items():
         rows: list[Scored] = []
         for i, c in enumerate(cases):
-            ph = fn(i).astype(np.float32)
-            if c.phrasing is not None:
-                ph[c.phrasing] = -1e9
-            if c.hide_entry is not None:
-                lo = int(matcher.starts[c.hide_entry])
-                ph[lo : lo + len(matcher.entries[c.hide_entry].phrasings)] = -1e9
-            pooled = pool_max(ph, matcher.starts)
-            order = np.argsort(-pooled, kind="stable")[:5]
-            rows.append(
-                Scored(
-                    tuple(matcher.entries[int(j)].id for j in order),
-                    tuple(float(pooled[j]) for j in order),
-                )
-            )
+            ids, scores = top_entries(matcher, fn(i), phrasing=c.phrasing, hide_entry=c.hide_entry)
+            rows.append(Scored(ids, scores))
         out[name] = rows
     return out
 

@@ -190,10 +190,9 @@ class ConsultationService:
         """
         text = clean_text(text)[:MAX_STORED_CHARS]
         with self.db.session() as session:
-            if update_key:
-                recorded = repo.consultation_by_update_key(session=session, update_key=update_key)
-                if recorded is not None:
-                    return self._redeliver(session, recorded)
+            seen = self._seen_update(session, update_key)
+            if seen is not None:
+                return seen
             villager = self._villager(session, sender)
             paced = not held and sender.channel not in UNPACED_CHANNELS
             throttled = self._throttle(session, villager, text, update_key) if paced else None
@@ -275,10 +274,9 @@ class ConsultationService:
         """Record a voice note, photo, sticker... and say what the bot can read."""
         caption = clean_text(caption)[:MAX_STORED_CHARS]
         with self.db.session() as session:
-            if update_key:
-                recorded = repo.consultation_by_update_key(session=session, update_key=update_key)
-                if recorded is not None:
-                    return self._redeliver(session, recorded)
+            seen = self._seen_update(session, update_key)
+            if seen is not None:
+                return seen
             villager = self._villager(session, sender)
             reply = Reply(texts.UNSUPPORTED.get(kind, texts.UNSUPPORTED["other"]))
             consultation = self._store(
@@ -294,6 +292,13 @@ class ConsultationService:
         """Record that the reply to a channel update was handed over (after sending it)."""
         with self.db.session() as session:
             repo.mark_replied(session=session, update_key=update_key, at=self.clock())
+
+    def _seen_update(self, session: Session, update_key: str | None) -> Outcome | None:
+        """The stored reply to a channel update seen before (see `_redeliver`), else None."""
+        if not update_key:
+            return None
+        recorded = repo.consultation_by_update_key(session=session, update_key=update_key)
+        return None if recorded is None else self._redeliver(session, recorded)
 
     def _redeliver(self, session: Session, consultation: Consultation) -> Outcome:
         """A channel update seen before: nothing when it was answered, else the reply again.
