@@ -206,6 +206,7 @@ class Sla(_Table):
     remind_hours: float = Field(default=12, gt=0)
     backup_hours: float = Field(default=24, gt=0)
     office_hours: float = Field(default=48, gt=0)
+    urgent_minutes: float = Field(default=15, gt=0, le=24 * 60)
     quiet_start: Clock = time(22, 0)
     quiet_end: Clock = time(7, 0)
 
@@ -255,6 +256,47 @@ class Http(_Table):
         return value
 
 
+class Wechat(_Table):
+    """[wechat]: the WeChat Official Account channel (`/wechat`, off without a token).
+
+    Each key may also come from the environment (`LAWBOT_WECHAT_APP_ID`, `LAWBOT_WECHAT_TOKEN`,
+    `LAWBOT_WECHAT_AES_KEY`); the app secret only from `LAWBOT_WECHAT_SECRET`.
+    """
+
+    app_id: str = ""
+    token: str = ""
+    encoding_aes_key: str = ""
+    api_base_url: str = "https://api.weixin.qq.com"
+    reply_seconds: float = Field(default=4.0, gt=0, le=4.8)
+
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _aes_key(cls, value: str) -> str:
+        if value and len(value) != 43:
+            raise ValueError("must be the 43-character EncodingAESKey from the WeChat console")
+        return value
+
+    def resolved(self) -> Wechat:
+        """Return these settings with the environment's values filled in over the file's."""
+        env = {
+            "app_id": os.environ.get("LAWBOT_WECHAT_APP_ID", "").strip(),
+            "token": os.environ.get("LAWBOT_WECHAT_TOKEN", "").strip(),
+            "encoding_aes_key": os.environ.get("LAWBOT_WECHAT_AES_KEY", "").strip(),
+        }
+        return self.model_validate({**self.model_dump(), **{k: v for k, v in env.items() if v}})
+
+    @staticmethod
+    def secret() -> str | None:
+        """Return the app secret from `LAWBOT_WECHAT_SECRET` (never from a file), or None."""
+        return os.environ.get("LAWBOT_WECHAT_SECRET", "").strip() or None
+
+
+class Scheduler(_Table):
+    """[scheduler]: whether this process runs the SLA sweeps and campaign jobs."""
+
+    enabled: bool = True
+
+
 class Config(_Table):
     """The whole configuration; `source` is the file it came from (None for built-in defaults)."""
 
@@ -271,6 +313,8 @@ class Config(_Table):
     campaigns: Campaigns = Campaigns()
     privacy: Privacy = Privacy()
     http: Http = Http()
+    wechat: Wechat = Wechat()
+    scheduler: Scheduler = Scheduler()
     source: Path | None = None
 
     @field_validator("villages")
