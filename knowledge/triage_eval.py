@@ -137,56 +137,73 @@ def _read_jsonl(path: Path) -> list[tuple[int, dict[str, object]]]:
     return out
 
 
-def _labels(directory: Path) -> list[tuple[str, str, str | None]]:
-    """(source, id, gold) of every labelled item, messages first."""
-    out: list[tuple[str, str, str | None]] = []
-    for number, item in _read_jsonl(directory / "messages.jsonl"):
-        gold = item.get("urgent")
-        out.append(("messages", f"m-{number}", str(gold) if gold else None))
-    realqa = directory / "realqa.jsonl"
-    if realqa.is_file():
-        for _, item in _read_jsonl(realqa):
+# (file, item-id prefix or None for real-question ids, source, round)
+_FILES: Final = (
+    ("messages.jsonl", "m-", "messages", 1),
+    ("realqa.jsonl", None, "realqa", 1),
+    ("messages2.jsonl", "n-", "messages", 2),
+    ("realqa2.jsonl", None, "realqa", 2),
+)
+
+
+def _labels(directory: Path) -> list[tuple[str, str, str | None, int]]:
+    """(source, id, gold, round) of every labelled item, round 1 first, messages first."""
+    out: list[tuple[str, str, str | None, int]] = []
+    for name, prefix, source, round_ in _FILES:
+        path = directory / name
+        if not path.is_file():
+            continue
+        for number, item in _read_jsonl(path):
             gold = item.get("urgent")
-            out.append(("realqa", str(item["id"]), str(gold) if gold else None))
+            item_id = f"{prefix}{number}" if prefix else str(item["id"])
+            out.append((source, item_id, str(gold) if gold else None, round_))
     return out
 
 
-def make_split(directory: Path = TRIAGE_DIR, seed: int = SPLIT_SEED) -> dict[str, object]:
-    """The stratified 50/50 split: per source and label, sorted ids shuffled, first ceil(n/2) tune.
+def _order(item_id: str) -> tuple[int, int, str]:
+    for rank, prefix in enumerate(("m-", "n-")):
+        if item_id.startswith(prefix) and item_id[2:].isdigit():
+            return (rank, int(item_id[2:]), "")
+    return (9, 0, item_id)
 
-    One `random.Random(seed)` per source shuffles the label groups in sorted label order (`none`
-    for non-urgent). Only labels are read, never texts.
-    """
-    tune: list[str] = []
+
+def _round1_test(labels: Sequence[tuple[str, str, str | None, int]], seed: int) -> list[str]:
+    """Round 1's own held-out half: per source and label, sorted ids shuffled, ceil(n/2) tune."""
     test: list[str] = []
     for source in ("messages", "realqa"):
         groups: dict[str, list[str]] = {}
-        for src, item_id, gold in _labels(directory):
-            if src == source:
+        for src, item_id, gold, round_ in labels:
+            if src == source and round_ == 1:
                 groups.setdefault(gold or NULL, []).append(item_id)
         rng = random.Random(seed)
-        part_tune: list[str] = []
-        part_test: list[str] = []
+        part: list[str] = []
         for label in sorted(groups):
             ids = sorted(groups[label])
             rng.shuffle(ids)
-            half = (len(ids) + 1) // 2
-            part_tune += ids[:half]
-            part_test += ids[half:]
+            part += ids[(len(ids) + 1) // 2 :]
+        test += sorted(part, key=_order)
+    return test
 
-        def order(i: str) -> tuple[int, str]:
-            return (int(i[2:]), "") if i.startswith("m-") and i[2:].isdigit() else (0, i)
 
-        tune += sorted(part_tune, key=order)
-        test += sorted(part_test, key=order)
+def make_split(directory: Path = TRIAGE_DIR, seed: int = SPLIT_SEED) -> dict[str, object]:
+    """The split: every round-1 item tunes, every round-2 item (new writers) tests.
+
+    Round 1 was first split 50/50 (`round1_test`, kept for the record); its test half was read
+    while describing its misses, so it joined the tune set, and round 2 was written as the new
+    held-out set by writers who saw neither the triggers nor round 1. Only labels are read.
+    """
+    labels = _labels(directory)
     return {
         "seed": seed,
         "method": (
-            "per source (messages, realqa) and per label (category or none): sorted ids shuffled "
-            "by one random.Random(seed) in sorted label order, first ceil(n/2) to tune"
+            "tune: every round-1 item (messages.jsonl, realqa.jsonl); test: every round-2 item "
+            "(messages2.jsonl, realqa2.jsonl); round1_test: round 1's own held-out half (per "
+            "source and label, sorted ids shuffled by one random.Random(seed) in sorted label "
+            "order, first ceil(n/2) to tune), retired after its misses were read"
         ),
-        "tune": tune,
-        "test": test,
+        "tune": sorted((i for _, i, _, r in labels if r == 1), key=_order),
+        "test": sorted((i for _, i, _, r in labels if r == 2), key=_order),
+        "round1_test": _round1_test(labels, seed),
     }
 
 
@@ -204,9 +221,11 @@ def load_items(
     wanted = set(split[part])
     warnings: list[str] = []
     texts: dict[str, str] = {}
-    for number, item in _read_jsonl(directory / "messages.jsonl"):
-        texts[f"m-{number}"] = str(item.get("text") or "")
-    labels = [(s, i, g) for s, i, g in _labels(directory) if i in wanted]
+    for name, prefix, _, _ in _FILES:
+        if prefix and (directory / name).is_file():
+            for number, item in _read_jsonl(directory / name):
+                texts[f"{prefix}{number}"] = str(item.get("text") or "")
+    labels = [(s, i, g) for s, i, g, _ in _labels(directory) if i in wanted]
     real_ids = [i for s, i, _ in labels if s == "realqa"]
     if real_ids and realqa:
         from knowledge.realqa import RealQaMissing, load_questions
