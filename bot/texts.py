@@ -21,6 +21,7 @@ VILLAGE_UNKNOWN = "没有找到这个村，请从下面选择："
 NO_VILLAGES = "现在还没有配置村庄，请联系镇司法所。"
 HELP = (
     "直接打字说出您的问题就行，说得越具体越好，比如：“老板欠了三个月工钱不给怎么办”。\n"
+    "想找人：打“找法律顾问”；想换个问题：打“重新问”。\n"
     "常用命令：\n"
     "/topics 按主题看常见问题\n"
     "/village 换村\n"
@@ -170,6 +171,9 @@ CARD_GUESSES = "机器人猜测："
 CARD_NO_GUESS = "机器人猜测：无"
 CARD_HISTORY = "最近咨询："
 CARD_HOWTO = "直接回复这条消息即可答复村民，或发送 /reply {id} 回复内容。"
+CARD_URGENT_UNCLAIMED = (
+    "🚨 紧急求助已过 {minutes} 分钟还没有人认领，请马上处理：给村民打电话，必要时报警（110）。"
+)
 CARD_REASSIGNED = "（超时未处理，已从{source}转来）"
 BUTTON_CLAIM = "认领"
 BUTTON_REPLY = "回复"

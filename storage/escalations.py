@@ -177,6 +177,14 @@ def sla_candidates(*, session: Session) -> Sequence[Escalation]:
     return session.exec(statement).all()
 
 
+def has_event(*, session: Session, escalation_id: int, note: str) -> bool:
+    """Tell whether the escalation has an event with this note."""
+    statement = select(EscalationEvent.id).where(
+        EscalationEvent.escalation_id == escalation_id, EscalationEvent.note == note
+    )
+    return session.exec(statement.limit(1)).first() is not None
+
+
 def undelivered_turns(*, session: Session, villager_id: int) -> Sequence[EscalationTurn]:
     """Return advisor answers not yet shown to the villager, oldest first."""
     statement = (

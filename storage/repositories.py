@@ -255,8 +255,9 @@ def add_escalation_event(
     to_state: str,
     actor: str = "system",
     note: str = "",
+    at: datetime | None = None,
 ) -> EscalationEvent:
-    """Record one transition of an escalation."""
+    """Record one transition of an escalation (at `at`, default now)."""
     event = EscalationEvent(
         escalation_id=escalation_id,
         from_state=from_state,
@@ -264,6 +265,8 @@ def add_escalation_event(
         actor=actor,
         note=note,
     )
+    if at is not None:
+        event.at = at
     session.add(event)
     session.flush()
     return event

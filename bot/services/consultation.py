@@ -207,6 +207,19 @@ class ConsultationService:
                 return self._record_simple(
                     session, villager, text, Decision.CLARIFY, update_key, Reply(texts.CLOSING)
                 )
+            if replies.starts_over(text):
+                thread = self.escalations.open_thread(session, villager)
+                if thread is not None:
+                    thread.thread_open = False
+                    session.add(thread)
+                return self._record_simple(
+                    session,
+                    villager,
+                    text,
+                    Decision.CLARIFY,
+                    update_key,
+                    Reply(texts.NEW_QUESTION),
+                )
             if replies.rejects_shown(text):
                 rejected = self._not_this(session, villager, text, update_key)
                 if rejected is not None:

@@ -32,6 +32,8 @@ from storage.clock import as_utc
 from storage.db import Database
 from storage.models import Consultation, Escalation, EscalationState, FaqDraft, Villager
 
+URGENT_ALARM = "urgent unclaimed: office and staff alerted"
+
 __all__ = ["EscalationService", "guesses"]
 
 logger = logging.getLogger(__name__)
@@ -735,6 +737,8 @@ class EscalationService:
                 if quiet and not escalation.urgent:
                     continue
                 age = now - as_utc(escalation.created_at)
+                if escalation.urgent and age >= timedelta(minutes=sla.urgent_minutes):
+                    notices += self._urgent_alarm(session, escalation, age)
                 if escalation.notified_at is None:
                     escalation.notified_at = now
                     session.add(escalation)
@@ -766,6 +770,33 @@ class EscalationService:
                         Notice(user_id=r, reply=reminder) for r in self._assignees(escalation)
                     ]
         return notices
+
+    def _urgent_alarm(
+        self, session: Session, escalation: Escalation, age: timedelta
+    ) -> list[Notice]:
+        """Alert the office and every staff member, once, about an unclaimed urgent escalation."""
+        assert escalation.id is not None
+        if escalation.state != EscalationState.OPEN or escalation.first_response_at is not None:
+            return []
+        if esc_repo.has_event(session=session, escalation_id=escalation.id, note=URGENT_ALARM):
+            return []
+        repo.add_escalation_event(
+            session=session,
+            escalation_id=escalation.id,
+            from_state=escalation.state,
+            to_state=escalation.state,
+            actor="sla",
+            note=URGENT_ALARM,
+            at=self.clock(),
+        )
+        note = texts.CARD_URGENT_UNCLAIMED.format(minutes=int(age.total_seconds() // 60))
+        card = self.card(session, escalation, note=note)
+        staff = self.config.staff
+        people = [*self.office_ids(), *map(str, (*staff.staff_ids, *staff.admin_ids))]
+        return [
+            Notice(user_id=p, reply=card, escalation_id=escalation.id)
+            for p in dict.fromkeys(people)
+        ]
 
     def _backup(self, escalation: Escalation) -> str | None:
         village = self.config.village(escalation.village_code)

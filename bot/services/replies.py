@@ -265,6 +265,18 @@ def is_thanks(text: str) -> bool:
     return bool(plain) and (plain in THANKS or plain + "了" in THANKS)
 
 
+# Typed "start again": leaves an advisor thread and any list on offer, like the 问新问题 button.
+STARTS_OVER = ("重新问", "重新问一个", "问新问题", "新问题", "问个新问题", "问别的", "问别的问题",
+               "换个问题", "换一个问题", "重新开始", "从头问", "我要重新问", "我想重新问", "再问一个")  # fmt: skip
+
+
+def starts_over(text: str) -> bool:
+    """Tell whether a short message asks to start a new question (重新问, 问新问题, 换个问题)."""
+    plain = "".join(ch for ch in text if ch.isalnum())
+    plain = plain.removesuffix("吧").removesuffix("啊").removesuffix("了")
+    return plain in STARTS_OVER
+
+
 def numbered_choice(text: str) -> int | None:
     """Read a typed choice 0–9 (elder mode), full-width digits included; None otherwise."""
     stripped = text.strip().translate(str.maketrans("０１２３４５６７８９", "0123456789"))

@@ -3,6 +3,8 @@ open advisor thread, and emergencies in everyday wording."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlmodel import select
 
@@ -120,3 +122,39 @@ def test_a_thread_closes_a_day_after_the_advisor_answers(
     clock.advance(hours=service.config.conversation.thread_hours)
     later = service.ask(VILLAGER, "我家的狗把邻居咬了要赔多少")
     assert later.decision != "follow_up", "a day after the answer a new question is new"
+
+
+@pytest.mark.parametrize("typed", ["重新问", "问新问题", "换个问题吧"])
+def test_typing_start_again_leaves_the_thread_and_the_list(
+    service: ConsultationService, typed: str
+) -> None:
+    _escalate(service, VILLAGER)
+    outcome = service.ask(VILLAGER, typed)
+    assert outcome.replies[0].text == texts.NEW_QUESTION
+    assert not outcome.notices, "nothing goes to the advisor"
+    follow = service.ask(VILLAGER, "我家的狗把邻居咬了要赔多少")
+    assert follow.decision != "follow_up", "the next message is a new question"
+
+
+def test_a_number_after_start_again_picks_nothing_from_the_old_list(
+    service: ConsultationService,
+) -> None:
+    first, second = service.kb.entries[0], service.kb.entries[1]
+    service.start(VILLAGER, "waihong")
+    with service.db.session() as session:
+        villager = service._villager(session, VILLAGER)
+        assert villager.id is not None
+        session.add(
+            Consultation(
+                villager_id=villager.id,
+                channel="telegram",
+                raw_text="模糊的问题",
+                decision="suggest",
+                candidates=json.dumps([[first.id, 0.5], [second.id, 0.4]]),
+                created_at=service.clock(),
+            )
+        )
+    service.ask(VILLAGER, "重新问")
+    outcome = service.ask(VILLAGER, "2")
+    assert outcome.decision != "choice"
+    assert not outcome.replies[0].text.startswith(second.answer)

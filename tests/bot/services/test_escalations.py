@@ -312,3 +312,34 @@ def test_an_escalation_in_a_known_topic_says_where_such_matters_go(
     unrelated = service.ask(other, "红烧肉怎么做好吃")
     assert unrelated.decision == "escalate"
     assert texts.GUIDANCE.split("{")[0] not in unrelated.replies[0].text
+
+
+def test_an_unclaimed_urgent_case_alerts_office_and_staff_once_day_or_night(
+    service: ConsultationService, config: Config, clock: Clock
+) -> None:
+    clock.now = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)  # 01:00 local, quiet hours
+    service.start(VILLAGER, "waihong")
+    urgent = service.ask(VILLAGER, "救命 有人拿刀在我家门口砍人")
+    assert urgent.decision == "urgent"
+    clock.advance(minutes=config.sla.urgent_minutes - 1)
+    assert service.escalations.sweep() == []
+    clock.advance(minutes=2)
+    alarm = service.escalations.sweep()
+    staff = {str(i) for i in (*config.staff.staff_ids, *config.staff.admin_ids)}
+    office = {str(i) for i in config.justice_office.telegram_ids}
+    assert {n.user_id for n in alarm} == staff | office
+    assert all("还没有人认领" in n.reply.text for n in alarm)
+    assert service.escalations.sweep() == []  # once
+
+
+def test_a_claimed_urgent_case_raises_no_alarm(
+    service: ConsultationService, config: Config, clock: Clock
+) -> None:
+    advisor, _, _ = _people(config)
+    service.start(VILLAGER, "waihong")
+    service.ask(VILLAGER, "救命 有人拿刀在我家门口砍人")
+    with service.db.session() as session:
+        escalation = session.exec(select(Escalation)).one()
+    service.escalations.claim(advisor, escalation.id or 0)
+    clock.advance(minutes=config.sla.urgent_minutes + 5)
+    assert service.escalations.sweep() == []
