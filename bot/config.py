@@ -291,6 +291,37 @@ class Wechat(_Table):
         return os.environ.get("LAWBOT_WECHAT_SECRET", "").strip() or None
 
 
+class Notify(_Table):
+    """[notify]: e-mail copies of advisor cards, reminders and urgent alerts (off when empty).
+
+    `emails` maps a person's id as the config names them (advisor_id, staff_ids, the office's
+    telegram_ids) to an address; the SMTP password comes only from `LAWBOT_SMTP_PASSWORD`.
+    """
+
+    smtp_url: str = ""  # smtp://host:587 (STARTTLS when offered) or smtps://host:465
+    from_address: str = ""
+    username: str = ""
+    emails: dict[str, str] = {}
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: str) -> str:
+        if value and not re.fullmatch(r"smtps?://[^\s/:]+(:\d{1,5})?/?", value):
+            raise ValueError("must be smtp://HOST:PORT or smtps://HOST:PORT")
+        return value
+
+    @model_validator(mode="after")
+    def _sender(self) -> Notify:
+        if self.smtp_url and "@" not in self.from_address:
+            raise ValueError("from_address is needed when smtp_url is set")
+        return self
+
+    @staticmethod
+    def password() -> str | None:
+        """Return the SMTP password from `LAWBOT_SMTP_PASSWORD`, or None."""
+        return os.environ.get("LAWBOT_SMTP_PASSWORD") or None
+
+
 class Scheduler(_Table):
     """[scheduler]: whether this process runs the SLA sweeps and campaign jobs."""
 
@@ -314,6 +345,7 @@ class Config(_Table):
     privacy: Privacy = Privacy()
     http: Http = Http()
     wechat: Wechat = Wechat()
+    notify: Notify = Notify()
     scheduler: Scheduler = Scheduler()
     source: Path | None = None
 

@@ -309,3 +309,10 @@ CAMPAIGN_BROADCAST_CANCEL = "取消"
 CAMPAIGN_BROADCAST_CANCELLED = "已取消，这条通知没有发送。"
 CAMPAIGN_BROADCAST_EXPIRED = "这条通知已确认过或已过期，请重新发送 /broadcast。"
 CAMPAIGN_BROADCAST_STARTED = "开始发送通知给{audience}，共{size}人。"
+
+# --- e-mail copies of notices ([notify]) -------------------------------------------------------
+EMAIL_SUBJECT = "村法律咨询通知"
+EMAIL_FOOTER = (
+    "\n\n——\n这是法律咨询机器人的邮件提醒。请在 Telegram、网页控制台或命令行"
+    "（lawbot advisor queue）里认领和答复，回复这封邮件不会转给村民。"
+)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from bot.channels.http.app import Notify
     from bot.channels.http.keys import ApiKeys
+    from bot.channels.notify import NoticeRouter
     from bot.services.container import Services
 
 __all__ = ["register"]
@@ -69,6 +70,49 @@ def _telegram_notifier(
     return notify, lifespan
 
 
+AppContext = Callable[["Starlette"], AbstractAsyncContextManager[None]]
+
+
+def _notifiers(services: Services, token: str | None) -> tuple[NoticeRouter, list[AppContext]]:
+    """The notice router of this process: Telegram when a token is set, e-mail copies when
+    `[notify] smtp_url` is set; HTTP and web-chat users fetch their own messages."""
+    from bot.channels.notify import NoticeRouter
+
+    by_channel: dict[str, Notify] = {}
+    contexts: list[AppContext] = []
+    copies: list[Notify] = []
+    if token is not None:
+        telegram, context = _telegram_notifier(services, token)
+        by_channel["telegram"] = telegram
+        contexts.append(context)
+    else:
+        logging.getLogger(__name__).warning(
+            "no Telegram bot (LAWBOT_TOKEN unset): advisor cards are not sent by Telegram "
+            "(advisors see them in the queue%s)",
+            ", and by e-mail" if services.config.notify.smtp_url else "",
+        )
+    if services.config.notify.smtp_url:
+        from bot.channels.email import EmailNotifier
+
+        copies.append(EmailNotifier(services.config.notify))
+    return NoticeRouter(by_channel, copies), contexts
+
+
+def _together(contexts: Sequence[AppContext]) -> AppContext | None:
+    """One ASGI lifespan entering every context in order (None when there are none)."""
+    if not contexts:
+        return None
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for context in contexts:
+                await stack.enter_async_context(context(app))
+            yield
+
+    return lifespan
+
+
 def register(app: typer.Typer, get_config: Callable[[Path | None], Config]) -> None:
     """Add `serve` and `api-key` to the `lawbot` command line."""
     keys_app = typer.Typer(
@@ -111,19 +155,12 @@ def register(app: typer.Typer, get_config: Callable[[Path | None], Config]) -> N
         logging.getLogger().setLevel(logging.INFO)
         logging.getLogger("httpx").setLevel(logging.WARNING)
         services = build_services(cfg)
-        notify = lifespan = None
-        if token is not None and notify_telegram is not False:
-            notify, lifespan = _telegram_notifier(services, token)
-        else:
-            logging.getLogger(__name__).warning(
-                "no Telegram bot: advisor cards of HTTP questions are not sent "
-                "(advisors see them in /queue)"
-            )
-        application = build_http_app(
-            services,
-            notify=notify,
-            lifespan=lifespan,
-        )
+        notify, contexts = _notifiers(services, token if notify_telegram is not False else None)
+        if cfg.scheduler.enabled:
+            from bot.channels.scheduler import Scheduler
+
+            contexts.append(lambda _app: Scheduler(services, notify).running())
+        application = build_http_app(services, notify=notify, lifespan=_together(contexts))
         try:
             uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=False)
         finally:

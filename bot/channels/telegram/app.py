@@ -52,7 +52,7 @@ def build_application(services: Services, token: str, *, rate_limit: bool = True
     application = builder.build()
     application.bot_data[handlers.SERVICES_KEY] = services
     register_staff_handlers(application)
-    register_campaign_handlers(application)
+    register_campaign_handlers(application, schedule=config.scheduler.enabled)
     for name in VILLAGER_COMMANDS:
         application.add_handler(CommandHandler(name, handlers.command(name)))  # type: ignore[arg-type]
     for name in handlers.ADVISOR_COMMANDS:
@@ -72,13 +72,14 @@ def build_application(services: Services, token: str, *, rate_limit: bool = True
         MessageHandler(~filters.TEXT & filters.UpdateType.MESSAGE, handlers.other_input)
     )
     application.add_error_handler(error_handler)
-    if application.job_queue is not None:
+    if application.job_queue is not None and services.config.scheduler.enabled:
         application.job_queue.run_repeating(
             jobs.sla_sweep, interval=SLA_SWEEP_SECONDS, first=1, name="sla-sweep"
         )
         application.job_queue.run_repeating(
             jobs.release_held, interval=RELEASE_SECONDS, first=RELEASE_SECONDS, name="release-held"
         )
+    if application.job_queue is not None:
         application.job_queue.run_repeating(
             jobs.reload_knowledge,
             interval=KB_RELOAD_SECONDS,
