@@ -67,6 +67,48 @@ def register(app: typer.Typer, get_config: Callable[[], Config]) -> None:
             "statistics"
         )
 
+    @app.command("bench-http")
+    def bench_http_command(
+        rate: Annotated[float, typer.Option("--rate", help="每秒消息 / paced msg/s.")] = 50.0,
+        seconds: Annotated[
+            float, typer.Option("--seconds", help="持续秒数 / paced seconds.")
+        ] = 20.0,
+        flat: Annotated[
+            int, typer.Option("--flat", help="满负荷消息数 / flat-out messages.")
+        ] = 1000,
+        concurrency: Annotated[
+            int, typer.Option("--concurrency", help="满负荷并发 / flat-out clients.")
+        ] = 16,
+        semantic: Annotated[
+            bool | None,
+            typer.Option(
+                "--semantic/--lexical", help="语义匹配 / semantic matching (default: config)."
+            ),
+        ] = None,
+        database_url: Annotated[
+            str | None,
+            typer.Option(
+                "--database-url",
+                help="数据库，默认临时 SQLite / scratch database URL (default: a fresh SQLite).",
+            ),
+        ] = None,
+    ) -> None:
+        """HTTP 接口压测 / The JSON API through a real server: p50/p99 at a paced rate, then flat out."""
+        from bot.ops.http_bench import bench_http
+
+        result = bench_http(
+            get_config(),
+            database_url=database_url,
+            rate=rate,
+            seconds=seconds,
+            flat_messages=flat,
+            concurrency=concurrency,
+            semantic=semantic,
+        )
+        print(result.summary())
+        if result.paced.errors or result.flat.errors:
+            raise typer.Exit(1)
+
     @app.command("bench-load")
     def bench_load(
         villagers: Annotated[int, typer.Option("--villagers", help="村民人数 / villagers.")] = 500,
