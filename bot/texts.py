@@ -28,6 +28,7 @@ HELP = (
     "/elder 大字简短模式（再发一次关闭）\n"
     "/subscribe 订阅普法消息  /unsubscribe 退订\n"
     "/mydata 查看我的记录  /forget 删除我的记录\n"
+    "这些也可以直接打字：帮助、常见问题、换村、我的记录、删除我的记录、退订。\n"
     "不会打字可以直接拨打 12348 公共法律服务热线。紧急情况请打 110。"
 )
 BUTTON_ELDER = "👴 长辈模式（简短回答）"
@@ -316,3 +317,48 @@ EMAIL_FOOTER = (
     "\n\n——\n这是法律咨询机器人的邮件提醒。请在 Telegram、网页控制台或命令行"
     "（lawbot advisor queue）里认领和答复，回复这封邮件不会转给村民。"
 )
+
+# --- WeChat Official Account channel (bot/channels/wechat) --------------------------------------
+WECHAT_MENU_CONSULT = "咨询"
+WECHAT_MENU_LEARN = "普法"
+WECHAT_MENU_ADVISOR = "找法律顾问"
+# Typed to reach the advisor; it must stay one of `replies.PERSON_REQUESTS` (the service's words).
+WECHAT_ADVISOR_KEYWORD = "找法律顾问"
+WECHAT_ADVISOR_HINT = "要找法律顾问，请回复“找法律顾问”。"
+WECHAT_CHOICE_HINT = "请回复前面的数字选择。"
+WECHAT_LATE_ANSWER_NOTE = "（下面是法律顾问之前给您的答复，当时没能及时送到，现在补发给您。）"
+
+# --- mobile web chat (bot/channels/web) ---------------------------------------------------------
+WEB_TITLE = "{town}法律咨询"
+WEB_INTRO = "您好！有法律方面的问题，直接在下面打字问我，比如“宅基地可以继承吗”。"
+WEB_VILLAGE_NOTE = "您所在的村：{village}"
+WEB_PLACEHOLDER = "在这里输入您的问题"
+WEB_SEND = "发送"
+WEB_SENDING = "正在发送…"
+WEB_BIG_TEXT = "大字"
+WEB_MENU_LABEL = "更多功能"
+# Menu links: label -> the text the page sends (a command, or words the service understands).
+# "找法律顾问" must stay one of `replies.PERSON_REQUESTS`.
+WEB_MENU = {
+    "怎么用": "/help",
+    "按主题看": "/topics",
+    "找法律顾问": "找法律顾问",
+    "长辈模式": "/elder",
+    "我的记录": "/mydata",
+    "删除我的信息": "/forget",
+}
+WEB_NOSCRIPT = "这个页面需要打开浏览器的 JavaScript 功能才能使用。"
+WEB_CLEARED = "这台手机上的聊天记录也已经清除了。"
+WEB_ERRORS = {
+    "empty": "消息是空的，请先输入您的问题再发送。",
+    "too_long": "消息太长了，最多 {limit} 个字。请分几条发送。",
+    "bad_request": "页面发来的内容不对，请刷新页面后再试。",
+    "unknown_village": "二维码里的村不对，请重新扫码或直接提问。",
+    "no_device": "页面已过期，请刷新页面后再发送。",
+    "forbidden": "这个请求不是从本页面发出的，已拒绝。",
+    "rate_limited": "发得太快了，请 {seconds} 秒后再试。",
+    "duplicate": "这条消息之前已经处理过了。请重新输入后再发送。",
+    "network": "网络不通，消息没有发出去。请检查网络后再点“发送”。",
+    "unavailable": "服务暂时不可用，请过一会儿再试。",
+    "internal": "出错了，请过一会儿再试。",
+}

@@ -189,6 +189,11 @@ class ConsultationService:
         `held` marks a message the pace limit held back and now releases (no second hold).
         """
         text = clean_text(text)[:MAX_STORED_CHARS]
+        word = replies.word_command(text)
+        if word is not None:  # a command typed as words: not a consultation
+            with self.db.session() as session:
+                seen = self._seen_update(session, update_key)
+            return seen if seen is not None else self.command(sender, word)
         with self.db.session() as session:
             seen = self._seen_update(session, update_key)
             if seen is not None:

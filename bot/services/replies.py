@@ -277,6 +277,26 @@ def starts_over(text: str) -> bool:
     return plain in STARTS_OVER
 
 
+# Word forms of the villager commands, for channels without a command menu (WeChat, web chat,
+# the console) and for people who do not type slashes. Whole short messages only.
+WORD_COMMANDS = {
+    "删除我的记录": "forget", "删除我的信息": "forget", "删除记录": "forget", "删掉我的记录": "forget",
+    "忘记我": "forget", "清除我的记录": "forget",
+    "我的记录": "mydata", "查看我的记录": "mydata", "我的信息": "mydata", "查我的记录": "mydata",
+    "帮助": "help", "怎么用": "help", "使用说明": "help", "菜单": "help",
+    "常见问题": "topics", "问题分类": "topics", "按主题看": "topics",
+    "订阅普法": "subscribe", "订阅普法消息": "subscribe",
+    "退订": "unsubscribe", "取消订阅": "unsubscribe", "退订普法": "unsubscribe",
+    "换村": "village", "选村": "village", "更换村": "village",
+}  # fmt: skip
+
+
+def word_command(text: str) -> str | None:
+    """Return the command a whole short message names (删除我的记录 → forget), or None."""
+    plain = "".join(ch for ch in text if ch.isalnum())
+    return WORD_COMMANDS.get(plain)
+
+
 def numbered_choice(text: str) -> int | None:
     """Read a typed choice 0–9 (elder mode), full-width digits included; None otherwise."""
     stripped = text.strip().translate(str.maketrans("０１２３４５６７８９", "0123456789"))

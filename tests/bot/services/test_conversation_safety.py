@@ -158,3 +158,20 @@ def test_a_number_after_start_again_picks_nothing_from_the_old_list(
     outcome = service.ask(VILLAGER, "2")
     assert outcome.decision != "choice"
     assert not outcome.replies[0].text.startswith(second.answer)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [("删除我的记录", texts.BUTTON_FORGET_YES), ("退订", None), ("帮助", texts.HELP[:10])],
+)
+def test_commands_typed_as_words_work_on_every_channel(
+    service: ConsultationService, typed: str, expected: str | None
+) -> None:
+    web = Sender("web", "w-1", "w-1")
+    service.start(web, "waihong")
+    outcome = service.ask(web, typed)
+    assert outcome.consultation_id is None, "a command is not a consultation"
+    shown = outcome.replies[0].text + "".join(b.label for b in outcome.replies[0].flat_buttons())
+    if expected is not None:
+        assert expected in shown
+    assert outcome.replies[0].text != texts.CLARIFY
