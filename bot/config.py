@@ -291,6 +291,16 @@ class Wechat(_Table):
         return os.environ.get("LAWBOT_WECHAT_SECRET", "").strip() or None
 
 
+class ConsoleSettings(_Table):
+    """[console]: the staff web console under /console on `lawbot serve`."""
+
+    enabled: bool = True
+    secret_file: str = "data/console-secret"  # session-signing key, made once (0600)
+    session_hours: float = Field(default=8, gt=0, le=24 * 7)
+    https_only: bool = False  # set true behind HTTPS: the session cookie is then Secure
+    logins_per_minute: int = Field(default=10, ge=1, le=1000)  # per client address
+
+
 class Notify(_Table):
     """[notify]: e-mail copies of advisor cards, reminders and urgent alerts (off when empty).
 
@@ -345,6 +355,7 @@ class Config(_Table):
     privacy: Privacy = Privacy()
     http: Http = Http()
     wechat: Wechat = Wechat()
+    console: ConsoleSettings = ConsoleSettings()
     notify: Notify = Notify()
     scheduler: Scheduler = Scheduler()
     source: Path | None = None

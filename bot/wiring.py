@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from bot.config import Config
+from bot.services.accounts import AccountService
 from bot.services.campaigns import CampaignService
 from bot.services.consultation import ConsultationService
 from bot.services.container import Services
@@ -123,7 +124,10 @@ def services_for(
             clock=lambda: consultation.clock(),
             kb_source=lambda: consultation.kb,
         )
-    return Services(consultation=consultation, campaigns=campaigns)
+    accounts = AccountService(
+        config=consultation.config, db=consultation.db, clock=lambda: consultation.clock()
+    )
+    return Services(consultation=consultation, campaigns=campaigns, accounts=accounts)
 
 
 def build_campaigns(config: Config, *, db: Database | None = None) -> CampaignService:

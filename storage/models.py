@@ -210,4 +210,5 @@ class FaqDraft(SQLModel, table=True):
     decided_by: str | None = Field(default=None, max_length=64)
 
 
-import storage.api_models  # noqa: E402, F401  (registers the HTTP API tables on the metadata)
+import storage.api_models  # noqa: E402  (registers the HTTP API tables on the metadata)
+import storage.console_models  # noqa: E402, F401  (the web console's accounts and audit log)

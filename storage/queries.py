@@ -57,12 +57,15 @@ from storage.models import Decision, EscalationState
 __all__ = [
     "QUESTION_DECISIONS",
     "Cell",
+    "ConsoleRow",
     "Durations",
     "EscalationCounts",
     "Gap",
+    "LedgerFilter",
     "LedgerRow",
     "Rate",
     "advisor_channels",
+    "console_ledger",
     "count_by",
     "count_by_month",
     "count_cross",
@@ -678,3 +681,81 @@ def push_stats(*, session: Session, start: datetime, end: datetime) -> list[Push
         PushStats(str(c), str(k), d, int(t), int(s or 0), int(f or 0), int(b or 0), int(u), int(x))
         for c, k, d, t, s, f, b, u, x in session.execute(statement).all()
     ]
+
+
+@dataclass(frozen=True)
+class ConsoleRow:
+    """One ledger line as the console shows it (the text is masked by the caller)."""
+
+    id: int
+    created_at: datetime
+    village_code: str | None
+    topic_key: str | None
+    decision: str
+    channel: str
+    text: str
+    advisor_id: str | None
+    first_response_seconds: float | None
+
+
+@dataclass(frozen=True)
+class LedgerFilter:
+    """What the console's ledger shows: a period and optional village/topic/decision/channel;
+    `villages` limits an advisor to their own villages."""
+
+    start: datetime
+    end: datetime
+    village: str | None = None
+    topic: str | None = None
+    decision: str | None = None
+    channel: str | None = None
+    villages: tuple[str, ...] | None = None
+
+
+def _ledger_where(f: LedgerFilter) -> list[ColumnElement[bool]]:
+    where = [_in_period(C.created_at, f.start, f.end), C.decision != Decision.THROTTLED]
+    for column, value in (
+        (C.village_code, f.village),
+        (C.topic_key, f.topic),
+        (C.decision, f.decision),
+        (C.channel, f.channel),
+    ):
+        if value:
+            where.append(column == value)
+    if f.villages is not None:
+        where.append(C.village_code.in_(list(f.villages)))
+    return where
+
+
+def console_ledger(
+    *, session: Session, filter: LedgerFilter, offset: int = 0, limit: int | None = 50
+) -> tuple[int, list[ConsoleRow]]:
+    """Return (total rows, one page) of the filtered ledger, newest first."""
+    where = _ledger_where(filter)
+    total = _run(session, select(func.count()).select_from(_CONSULTATION).where(*where))
+    seconds = _seconds(session, E.first_response_at, E.created_at)
+    statement = (
+        select(
+            C.id,
+            C.created_at,
+            C.village_code,
+            C.topic_key,
+            C.decision,
+            C.channel,
+            C.raw_text,
+            E.advisor_id,
+            seconds,
+        )
+        .select_from(_CONSULTATION)
+        .outerjoin(_ESCALATION, E.consultation_id == C.id)
+        .where(*where)
+        .order_by(C.created_at.desc(), C.id.desc())
+        .offset(offset)
+    )
+    if limit is not None:
+        statement = statement.limit(limit)
+    rows = [
+        ConsoleRow(i, as_utc(at), v, t, d, ch, text or "", adv, None if w is None else float(w))
+        for i, at, v, t, d, ch, text, adv, w in _run(session, statement)
+    ]
+    return int(total.scalar_one()), rows

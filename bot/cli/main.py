@@ -551,6 +551,8 @@ def _register_commands() -> None:
     from bot.cli import matching as cli_matching
     from bot.cli import ops as cli_ops
     from bot.cli import report as cli_report
+    from bot.cli import users as cli_users
+    from bot.cli import wechat as cli_wechat
     from knowledge.matcher import MatchSettings
 
     def configured_settings() -> MatchSettings:
@@ -563,6 +565,8 @@ def _register_commands() -> None:
     cli_campaign.register(app, get_config)
     cli_ops.register(app, get_config)
     cli_http.register(app, get_config)
+    cli_wechat.register(app, get_config)
+    cli_users.register(app, get_config)
 
 
 _register_commands()

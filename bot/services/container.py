@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.config import Config
+from bot.services.accounts import AccountService
 from bot.services.campaigns import CampaignService
 from bot.services.consultation import ConsultationService
 
@@ -17,6 +18,7 @@ class Services:
 
     consultation: ConsultationService
     campaigns: CampaignService
+    accounts: AccountService
 
     @property
     def config(self) -> Config:

@@ -90,6 +90,59 @@ class DraftService:
             session.add(draft)
             return draft
 
+    def create(
+        self,
+        *,
+        question: str,
+        answer: str,
+        topic_key: str | None,
+        actor: str,
+        short: str = "",
+        basis: Sequence[str] = (),
+        next_steps: str = "",
+    ) -> FaqDraft:
+        """Start a new entry draft (the console's "write an entry" for an unanswered question)."""
+        if not question.strip() or not answer.strip():
+            raise DraftError("问题和答复都要填写。")
+        with self.db.session() as session:
+            draft = FaqDraft(
+                question=question.strip(),
+                answer=answer.strip(),
+                short=short.strip(),
+                basis=json.dumps(parse_basis([b for b in basis if b.strip()]), ensure_ascii=False),
+                next_steps=next_steps.strip(),
+                topic_key=topic_key or None,
+                author=actor,
+                created_at=self.clock(),
+            )
+            session.add(draft)
+            session.flush()
+            return draft
+
+    def problems(self, draft_id: int, kb: KnowledgeBase) -> list[str]:
+        """The KB rules a waiting entry draft breaks now (empty when it could be approved)."""
+        with self.db.session() as session:
+            draft = self._waiting(session, draft_id)
+            if draft.kind != DraftKind.ENTRY:
+                return []
+            topic = kb.topic(draft.topic_key or "")
+            if topic is None:
+                return ["请先指定主题。"]
+            entry = {
+                "id": f"{topic.key}-draft-{draft.id}",
+                "question": draft.question.strip(),
+                "variants": json.loads(draft.variants or "[]"),
+                "answer": draft.answer.strip(),
+                "short": draft.short.strip(),
+                "basis": json.loads(draft.basis or "[]"),
+                "next_steps": draft.next_steps.strip() or "拿不准可以问村法律顾问，或拨打 12348。",
+            }
+        try:
+            self._check(topic.key, topic.name, entry, kb)
+        except DraftError as exc:
+            return [line for line in str(exc).splitlines() if line.strip()]
+        return []
+
     def reject(self, draft_id: int, *, reason: str, actor: str) -> FaqDraft:
         """Reject a draft, keeping the reason."""
         if not reason.strip():

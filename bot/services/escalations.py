@@ -34,7 +34,7 @@ from storage.models import Consultation, Escalation, EscalationState, FaqDraft, 
 
 URGENT_ALARM = "urgent unclaimed: office and staff alerted"
 
-__all__ = ["EscalationService", "guesses"]
+__all__ = ["EscalationService", "EscalationView", "guesses"]
 
 logger = logging.getLogger(__name__)
 
@@ -450,6 +450,45 @@ class EscalationService:
             head = texts.MINE_HEAD if mine else texts.QUEUE_HEAD
             return self._queue_reply(session, rows, head)
 
+    def inbox_views(self, villages: Sequence[str] | None = None) -> list[EscalationView]:
+        """The pending escalations (of `villages`, or the town) for the web console, oldest first."""
+        now = self.clock()
+        remind = timedelta(hours=self.config.sla.remind_hours)
+        urgent_after = timedelta(minutes=self.config.sla.urgent_minutes)
+        views = []
+        with self.db.session() as session:
+            rows = esc_repo.escalations_in(session=session, states=list(esc_repo.ACTIVE_STATES))
+            for row in rows:
+                if villages is not None and row.village_code not in villages:
+                    continue
+                assert row.id is not None
+                age = now - as_utc(row.created_at)
+                waiting = row.first_response_at is None
+                if row.urgent and waiting:
+                    badge = "urgent_overdue" if age >= urgent_after else "urgent"
+                elif waiting and age >= remind:
+                    badge = "overdue"
+                elif waiting:
+                    badge = "due"
+                else:
+                    badge = "answered"
+                village = self.config.village(row.village_code)
+                views.append(
+                    EscalationView(
+                        id=row.id,
+                        village=village.name if village else "",
+                        state=row.state,
+                        state_name=texts.STATE_NAMES.get(row.state, row.state),
+                        urgent=row.urgent,
+                        needs_call=row.needs_call,
+                        hours=age.total_seconds() / 3600,
+                        badge=badge,
+                        due_at=as_utc(row.created_at) + (urgent_after if row.urgent else remind),
+                        card=self.card(session, row).text,
+                    )
+                )
+        return views
+
     def overview(self) -> Outcome:
         """List every pending escalation of the town, oldest first (staff, `lawbot advisor queue`)."""
         with self.db.session() as session:
@@ -839,6 +878,22 @@ class EscalationService:
         return notices + [
             Notice(user_id=p, reply=away) for p in previous if p not in self._assignees(escalation)
         ]
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationView:
+    """One pending escalation as the console lists it (texts masked as on the card)."""
+
+    id: int
+    village: str
+    state: str
+    state_name: str
+    urgent: bool
+    needs_call: bool
+    hours: float
+    badge: str  # urgent | urgent_overdue | overdue | due | answered
+    due_at: datetime
+    card: str
 
 
 def guesses(consultation: Consultation | None) -> list[tuple[str, float]]:

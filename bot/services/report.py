@@ -109,6 +109,8 @@ CHANNEL_LABELS = {
     "telegram": "Telegram 线上",
     "console": "终端",
     "wechat": "微信",
+    "http": "镇App接口",
+    "web": "网页聊天",
     "demo": "演示数据",
 }
 HISTOGRAM_EDGES_HOURS = (1.0, 4.0, 12.0, 24.0, 48.0)

@@ -1,0 +1,5 @@
+"""The justice office's web console under `/console`: server-rendered pages, no build step."""
+
+from bot.channels.webconsole.app import build_console_app
+
+__all__ = ["build_console_app"]

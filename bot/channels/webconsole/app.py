@@ -1,0 +1,548 @@
+"""The console's routes: sign-in, dashboard, ledger, escalation inbox, drafts, campaigns, audit
+log and accounts. Pages are rendered on the server (Jinja2); every form carries a CSRF token;
+service calls run in worker threads."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from bot import texts
+from bot.channels.http.limits import SlidingWindow
+from bot.channels.webconsole.charts import bar_chart
+from bot.channels.webconsole.security import SecurityHeaders, csrf_ok, csrf_token, load_secret
+from bot.services import ledger as ledger_service
+from bot.services import report as rp
+from bot.services.accounts import ROLES, AccountError, Identity
+from bot.services.container import Services
+from bot.services.drafts import DraftError
+from bot.services.outcomes import Notice, Outcome, Sender
+from storage import queries as q
+
+__all__ = ["build_console_app"]
+
+logger = logging.getLogger(__name__)
+
+HERE = Path(__file__).resolve().parent
+PAGE_SIZE = 50
+Notify = Callable[[tuple[Notice, ...]], Awaitable[None]]
+
+
+async def _no_notify(_notices: tuple[Notice, ...]) -> None:
+    return None
+
+
+class _Redirect(Exception):
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
+class _Forbidden(Exception):
+    pass
+
+
+@dataclass
+class _Console:
+    services: Services
+    notify: Notify
+    templates: Jinja2Templates
+    logins: SlidingWindow
+    session_seconds: float
+    prefix: str
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    def url(self, path: str = "") -> str:
+        return f"{self.prefix}{path}"
+
+    def page(self, request: Request, name: str, who: Identity | None, **context: Any) -> Response:
+        context |= {
+            "who": who,
+            "csrf": csrf_token(request.session),
+            "url": self.url,
+            "town": self.services.config.town.name,
+            "office": self.services.config.justice_office.name,
+            "flash": request.session.pop("flash", None),
+        }
+        return self.templates.TemplateResponse(request, name, context)
+
+    async def who(self, request: Request, *, admin: bool = False) -> Identity:
+        name = request.session.get("user")
+        since = request.session.get("since")
+        if not isinstance(name, str) or not isinstance(since, (int, float)):
+            raise _Redirect(self.url("/login"))
+        if time.time() - since > self.session_seconds:
+            request.session.clear()
+            request.session["flash"] = texts.CONSOLE_SESSION_EXPIRED
+            raise _Redirect(self.url("/login"))
+        who = await run_in_threadpool(self.services.accounts.identity, name)
+        if who is None:
+            request.session.clear()
+            raise _Redirect(self.url("/login"))
+        if admin and not who.is_admin:
+            raise _Forbidden
+        return who
+
+    async def form(self, request: Request) -> dict[str, str]:
+        data = await request.form()
+        if not csrf_ok(request.session, data.get("csrf")):
+            raise _Forbidden
+        return {k: v for k, v in data.items() if isinstance(v, str)}
+
+    def flash(self, request: Request, message: str) -> None:
+        request.session["flash"] = message
+
+    def actor(self, who: Identity) -> Sender | None:
+        """The advisor identity the escalation service knows this person by."""
+        config = self.services.config
+        if who.telegram_id:
+            return Sender("telegram", who.telegram_id, who.telegram_id)
+        if who.villages is not None:
+            for code in who.villages:
+                village = config.village(code)
+                if village is not None and village.advisor_id:
+                    return Sender("telegram", str(village.advisor_id), str(village.advisor_id))
+            return None
+        office = config.justice_office.telegram_ids
+        return Sender("telegram", str(office[0]), str(office[0])) if office else None
+
+    def period(self, request: Request) -> tuple[datetime, datetime, str, str]:
+        tz = self.services.config.town.tz
+        first = _date(request.query_params.get("from"))
+        last = _date(request.query_params.get("to"))
+        try:
+            start, end = rp.period_from_dates(
+                first, last, tz, now=self.services.consultation.clock()
+            )
+        except ValueError:
+            start, end = rp.period_from_dates(
+                None, None, tz, now=self.services.consultation.clock()
+            )
+        shown_end = (end.astimezone(tz)).date().fromordinal(end.astimezone(tz).toordinal() - 1)
+        return start, end, start.astimezone(tz).date().isoformat(), shown_end.isoformat()
+
+    def topics(self) -> dict[str, str]:
+        return {t.key: t.name for t in self.services.consultation.kb.topics}
+
+    # --- sign-in --------------------------------------------------------------------------------
+
+    async def login_form(self, request: Request) -> Response:
+        """GET /login: the sign-in form."""
+        return self.page(request, "login.html", None)
+
+    async def login(self, request: Request) -> Response:
+        """POST /login: check the password (throttled per address, accounts lock)."""
+        client = request.client.host if request.client else "?"
+        wait = self.logins.hit(client)
+        if wait is not None:
+            response = self.page(request, "login.html", None, error=texts.CONSOLE_TOO_MANY)
+            response.status_code = 429
+            response.headers["Retry-After"] = str(wait)
+            return response
+        data = await self.form(request)
+        outcome = await run_in_threadpool(
+            self.services.accounts.sign_in, data.get("username", ""), data.get("password", "")
+        )
+        if outcome.identity is None:
+            error = {
+                "locked": texts.CONSOLE_LOCKED,
+                "disabled": texts.CONSOLE_DISABLED,
+            }.get(outcome.problem or "", texts.CONSOLE_WRONG_PASSWORD)
+            response = self.page(request, "login.html", None, error=error)
+            response.status_code = 401
+            return response
+        request.session.clear()  # a fresh session (and CSRF token) after signing in
+        request.session["user"] = outcome.identity.name
+        request.session["since"] = time.time()
+        return RedirectResponse(self.url(""), status_code=303)
+
+    async def logout(self, request: Request) -> Response:
+        """POST /logout."""
+        await self.form(request)
+        request.session.clear()
+        return RedirectResponse(self.url("/login"), status_code=303)
+
+    # --- dashboard ------------------------------------------------------------------------------
+
+    async def dashboard(self, request: Request) -> Response:
+        """GET /: this period's figures, as `lawbot report --json`."""
+        who = await self.who(request)
+        start, end, first, last = self.period(request)
+        services = self.services
+        built = await run_in_threadpool(
+            rp.build_report,
+            services.consultation.db,
+            services.config,
+            start,
+            end,
+            topic_names=self.topics(),
+            now=services.consultation.clock(),
+        )
+        data = built.as_dict()
+        if who.villages is not None:
+            codes = set(who.villages)
+            data["by_village"] = [v for v in data["by_village"] if v["code"] in codes]
+        charts = {
+            "village": bar_chart("分村咨询量", [(v["name"], v["questions"]) for v in data["by_village"]]),
+            "topic": bar_chart("主题", [(t["name"], t["questions"]) for t in data["by_topic"][:12]]),
+            "channel": bar_chart(
+                "渠道",
+                [(rp.CHANNEL_LABELS.get(c["channel"], c["channel"]), c["questions"]) for c in data["by_channel"]],
+            ),
+            "month": bar_chart("分月", [(m["month"], m["questions"]) for m in data["by_month"]]),
+        }  # fmt: skip
+        return self.page(
+            request, "dashboard.html", who, r=data, charts=charts, first=first, last=last,
+            note=rp.SUPPRESSION_NOTE.format(n=services.config.privacy.small_cell),
+            percent=rp.percent, hours=rp.hours_text,
+        )  # fmt: skip
+
+    # --- ledger ---------------------------------------------------------------------------------
+
+    def ledger_filter(
+        self, request: Request, who: Identity
+    ) -> tuple[q.LedgerFilter, dict[str, str]]:
+        start, end, first, last = self.period(request)
+        params = request.query_params
+        chosen = {k: params.get(k, "") for k in ("village", "topic", "decision", "channel")}
+        filter = q.LedgerFilter(
+            start=start, end=end, villages=who.villages,
+            **{k: (v or None) for k, v in chosen.items()},
+        )  # fmt: skip
+        return filter, chosen | {"from": first, "to": last}
+
+    async def ledger(self, request: Request) -> Response:
+        """GET /ledger: the filtered, paginated ledger."""
+        who = await self.who(request)
+        filter, chosen = self.ledger_filter(request, who)
+        page_no = max(1, _int(request.query_params.get("page"), 1))
+        services = self.services
+        page = await run_in_threadpool(
+            ledger_service.ledger_page,
+            services.consultation.db,
+            services.config,
+            filter,
+            self.topics(),
+            offset=(page_no - 1) * PAGE_SIZE,
+            limit=PAGE_SIZE,
+        )
+        pages = max(1, -(-page.total // PAGE_SIZE))
+        query = "&".join(f"{k}={v}" for k, v in chosen.items() if v)
+        villages = [v for v in services.config.villages if who.sees(v.code)]
+        return self.page(
+            request, "ledger.html", who, page=page, page_no=page_no, pages=pages, chosen=chosen,
+            query=query, villages=villages, topics=self.topics(), decisions=rp.DECISION_LABELS,
+            channels=rp.CHANNEL_LABELS, headers=ledger_service.HEADERS,
+        )  # fmt: skip
+
+    async def ledger_export(self, request: Request) -> Response:
+        """GET /ledger.csv or /ledger.xlsx: exactly the filtered lines."""
+        who = await self.who(request)
+        filter, chosen = self.ledger_filter(request, who)
+        kind = request.path_params["kind"]
+        services = self.services
+        make = ledger_service.export_csv if kind == "csv" else ledger_service.export_xlsx
+        body = await run_in_threadpool(
+            make, services.consultation.db, services.config, filter, self.topics()
+        )
+        await run_in_threadpool(
+            services.accounts.audit, who.name, "ledger.export", kind, str(chosen)
+        )
+        media = (
+            "text/csv; charset=utf-8"
+            if kind == "csv"
+            else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
+        name = f"ledger-{chosen['from']}-{chosen['to']}.{kind}"
+        return Response(
+            body,
+            media_type=media,
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    # --- escalations ----------------------------------------------------------------------------
+
+    async def escalations(self, request: Request) -> Response:
+        """GET /escalations: the inbox with SLA badges."""
+        who = await self.who(request)
+        views = await run_in_threadpool(
+            self.services.consultation.escalations.inbox_views, who.villages
+        )
+        return self.page(
+            request, "escalations.html", who, views=views, can_act=self.actor(who) is not None
+        )
+
+    async def escalation_action(self, request: Request) -> Response:
+        """POST /escalations/{id}/{verb}: claim, reply, call, office, draft, done."""
+        who = await self.who(request)
+        data = await self.form(request)
+        actor = self.actor(who)
+        escalation_id = int(request.path_params["id"])
+        verb = request.path_params["verb"]
+        service = self.services.consultation.escalations
+        if actor is None:
+            self.flash(request, texts.CONSOLE_NO_ADVISOR_ID)
+            return RedirectResponse(self.url("/escalations"), status_code=303)
+        calls: dict[str, Callable[[], Outcome]] = {
+            "claim": lambda: service.claim(actor, escalation_id),
+            "reply": lambda: service.reply(actor, escalation_id, data.get("text", "")),
+            "call": lambda: service.request_call(actor, escalation_id),
+            "office": lambda: service.to_office(actor, escalation_id),
+            "draft": lambda: service.make_draft(actor, escalation_id),
+            "done": lambda: service.done(actor, escalation_id),
+        }
+        call = calls.get(verb)
+        if call is None or (verb == "reply" and not data.get("text", "").strip()):
+            self.flash(
+                request, texts.CONSOLE_EMPTY_REPLY if verb == "reply" else texts.UNKNOWN_COMMAND
+            )
+            return RedirectResponse(self.url("/escalations"), status_code=303)
+        outcome = await run_in_threadpool(call)
+        await run_in_threadpool(
+            self.services.accounts.audit, who.name, f"escalation.{verb}", str(escalation_id),
+            data.get("text", "")[:200],
+        )  # fmt: skip
+        if outcome.notices:
+            await self.notify(outcome.notices)
+        self.flash(request, " ".join(r.text for r in outcome.replies)[:300])
+        return RedirectResponse(self.url("/escalations"), status_code=303)
+
+    # --- knowledge ------------------------------------------------------------------------------
+
+    async def drafts(self, request: Request) -> Response:
+        """GET /drafts: waiting drafts with their KB-rule problems, and unanswered questions."""
+        who = await self.who(request)
+        if who.villages is not None:
+            raise _Forbidden
+        consultation = self.services.consultation
+        drafts = await run_in_threadpool(consultation.drafts.waiting)
+        problems = {
+            d.id: await run_in_threadpool(consultation.drafts.problems, d.id or 0, consultation.kb)
+            for d in drafts[:30]
+        }
+        start, end, _, _ = self.period(request)
+        built = await run_in_threadpool(
+            rp.build_report, consultation.db, self.services.config, start, end,
+            topic_names=self.topics(), now=consultation.clock(),
+        )  # fmt: skip
+        return self.page(
+            request, "drafts.html", who, drafts=drafts, problems=problems,
+            gaps=built.as_dict()["gaps"], topics=self.topics(), kinds=texts.DRAFT_KINDS,
+        )  # fmt: skip
+
+    async def draft_action(self, request: Request) -> Response:
+        """POST /drafts/{id}/approve|reject|edit, or /drafts/new."""
+        who = await self.who(request)
+        if who.villages is not None:
+            raise _Forbidden
+        data = await self.form(request)
+        drafts = self.services.consultation.drafts
+        consultation = self.services.consultation
+        verb = request.path_params.get("verb", "new")
+        raw_id = request.path_params.get("id", "0")
+        try:
+            if verb == "new":
+                draft = await run_in_threadpool(
+                    lambda: drafts.create(
+                        question=data.get("question", ""), answer=data.get("answer", ""),
+                        topic_key=data.get("topic") or None, actor=who.name,
+                        short=data.get("short", ""), basis=data.get("basis", "").splitlines(),
+                        next_steps=data.get("next_steps", ""),
+                    )
+                )  # fmt: skip
+                message = texts.CONSOLE_DRAFT_CREATED.format(id=draft.id)
+            elif verb == "approve":
+                entry = await run_in_threadpool(
+                    lambda: drafts.approve(int(raw_id), actor=who.name, kb=consultation.kb)
+                )
+                await run_in_threadpool(consultation.refresh_knowledge)
+                message = texts.DRAFT_APPROVED.format(id=raw_id, entry=entry)
+            elif verb == "reject":
+                await run_in_threadpool(
+                    lambda: drafts.reject(
+                        int(raw_id), reason=data.get("reason", ""), actor=who.name
+                    )
+                )
+                message = texts.DRAFT_REJECTED.format(id=raw_id)
+            elif verb == "edit":
+                await run_in_threadpool(
+                    lambda: drafts.edit(
+                        int(raw_id), question=data.get("question"), answer=data.get("answer"),
+                        short=data.get("short"), topic_key=data.get("topic") or None,
+                    )
+                )  # fmt: skip
+                message = texts.CONSOLE_DRAFT_SAVED.format(id=raw_id)
+            else:
+                raise DraftError(texts.UNKNOWN_COMMAND)
+        except DraftError as exc:
+            message = str(exc)
+        else:
+            await run_in_threadpool(
+                self.services.accounts.audit, who.name, f"draft.{verb}", raw_id, str(data)[:500]
+            )
+        self.flash(request, message)
+        return RedirectResponse(self.url("/drafts"), status_code=303)
+
+    # --- campaigns ------------------------------------------------------------------------------
+
+    async def campaigns(self, request: Request) -> Response:
+        """GET /campaigns: upcoming pushes with a preview, and the results of past runs."""
+        who = await self.who(request)
+        campaigns = self.services.campaigns
+        upcoming = await run_in_threadpool(lambda: campaigns.upcoming(limit=12))
+        previews = [(o, campaigns.render(o), campaigns.title(o.campaign)) for o in upcoming]
+        reports = await run_in_threadpool(lambda: campaigns.reports(limit=20))
+        return self.page(
+            request, "campaigns.html", who, previews=previews, reports=reports,
+            tz=self.services.config.town.tz,
+        )  # fmt: skip
+
+    # --- admin ----------------------------------------------------------------------------------
+
+    async def audit(self, request: Request) -> Response:
+        """GET /audit: who changed what, when (admins)."""
+        who = await self.who(request, admin=True)
+        offset = max(0, _int(request.query_params.get("offset"), 0))
+        entries = await run_in_threadpool(
+            lambda: self.services.accounts.audit_log(limit=100, offset=offset)
+        )
+        return self.page(
+            request, "audit.html", who, entries=entries, offset=offset,
+            tz=self.services.config.town.tz,
+        )  # fmt: skip
+
+    async def users(self, request: Request) -> Response:
+        """GET /users: the accounts (admins)."""
+        who = await self.who(request, admin=True)
+        accounts = await run_in_threadpool(self.services.accounts.accounts)
+        return self.page(
+            request, "users.html", who, accounts=accounts, roles=ROLES,
+            villages=self.services.config.villages,
+        )  # fmt: skip
+
+    async def user_action(self, request: Request) -> Response:
+        """POST /users (add) or /users/{name}/disable (admins)."""
+        who = await self.who(request, admin=True)
+        data = await self.form(request)
+        accounts = self.services.accounts
+        name = request.path_params.get("name")
+        try:
+            if name is None:
+                await run_in_threadpool(
+                    lambda: accounts.add(
+                        data.get("username", "").strip().lower(), data.get("role", ""),
+                        data.get("password", ""),
+                        villages=[v for v in data.get("villages", "").split(",") if v.strip()],
+                        telegram_id=data.get("telegram_id") or None, actor=who.name,
+                    )
+                )  # fmt: skip
+                message = texts.CONSOLE_USER_ADDED
+            else:
+                await run_in_threadpool(lambda: accounts.disable(name, actor=who.name))
+                message = texts.CONSOLE_USER_DISABLED
+        except AccountError as exc:
+            message = str(exc)
+        self.flash(request, message)
+        return RedirectResponse(self.url("/users"), status_code=303)
+
+
+def _date(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _int(value: str | None, default: int) -> int:
+    return int(value) if value and value.isdigit() else default
+
+
+def build_console_app(
+    services: Services,
+    *,
+    notify: Notify | None = None,
+    prefix: str = "/console",
+    secret: str | None = None,
+) -> Starlette:
+    """The console as an ASGI app to mount at `prefix` (sessions signed with `secret`)."""
+    settings = services.config.console
+    secret = secret or load_secret(
+        services.config.resolve(settings.secret_file) or Path("data/console-secret")
+    )
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    console = _Console(
+        services=services,
+        notify=notify or _no_notify,
+        templates=templates,
+        logins=SlidingWindow(settings.logins_per_minute),
+        session_seconds=settings.session_hours * 3600,
+        prefix=prefix,
+    )
+
+    def guarded(
+        handler: Callable[[Request], Awaitable[Response]],
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def run(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except _Redirect as redirect:
+                return RedirectResponse(redirect.url, status_code=303)
+            except _Forbidden:
+                response = console.page(request, "forbidden.html", None)
+                response.status_code = 403
+                return response
+
+        run.__doc__ = handler.__doc__
+        return run
+
+    routes = [
+        Route("/login", guarded(console.login_form), methods=["GET"]),
+        Route("/login", guarded(console.login), methods=["POST"]),
+        Route("/logout", guarded(console.logout), methods=["POST"]),
+        Route("/", guarded(console.dashboard), methods=["GET"]),
+        Route("/ledger", guarded(console.ledger), methods=["GET"]),
+        Route("/ledger.{kind:str}", guarded(console.ledger_export), methods=["GET"]),
+        Route("/escalations", guarded(console.escalations), methods=["GET"]),
+        Route(
+            "/escalations/{id:int}/{verb:str}",
+            guarded(console.escalation_action),
+            methods=["POST"],
+        ),
+        Route("/drafts", guarded(console.drafts), methods=["GET"]),
+        Route("/drafts/new", guarded(console.draft_action), methods=["POST"]),
+        Route("/drafts/{id:int}/{verb:str}", guarded(console.draft_action), methods=["POST"]),
+        Route("/campaigns", guarded(console.campaigns), methods=["GET"]),
+        Route("/audit", guarded(console.audit), methods=["GET"]),
+        Route("/users", guarded(console.users), methods=["GET"]),
+        Route("/users", guarded(console.user_action), methods=["POST"]),
+        Route("/users/{name:str}/disable", guarded(console.user_action), methods=["POST"]),
+        Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    middleware = [
+        Middleware(SecurityHeaders),
+        Middleware(
+            SessionMiddleware,
+            secret_key=secret,
+            session_cookie="lawbot_console",
+            max_age=int(settings.session_hours * 3600),
+            path=prefix or "/",
+            same_site="strict",
+            https_only=settings.https_only,
+        ),
+    ]
+    return Starlette(routes=routes, middleware=middleware)
