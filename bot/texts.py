@@ -229,6 +229,7 @@ ADVISOR_ANSWER = "【{title}答复】\n{text}"
 BUTTON_ADVISOR_GOOD = "👍满意"
 BUTTON_ADVISOR_BAD = "👎不满意"
 BUTTON_NEW_QUESTION = "问新问题"
+THREAD_ALSO_SENT = "这条也转给了法律顾问，顾问会一起看。上面是相近的常见问题，您可以先看看；如果是另一件事，请点“问新问题”。"
 FOLLOW_UP_SENT = (
     "已把您的话转给法律顾问，有答复会在这里告诉您。如果是另一个新问题，请点“问新问题”。"
 )
@@ -362,3 +363,16 @@ WEB_ERRORS = {
     "unavailable": "服务暂时不可用，请过一会儿再试。",
     "internal": "出错了，请过一会儿再试。",
 }
+
+# --- staff web console (/console) ----------------------------------------------------------------
+CONSOLE_WRONG_PASSWORD = "用户名或密码不对。连续输错 5 次，账号会锁定 15 分钟。"
+CONSOLE_LOCKED = "输错次数太多，账号已锁定 15 分钟。请稍后再试，或请管理员重设密码。"
+CONSOLE_DISABLED = "这个账号已停用，请联系管理员。"
+CONSOLE_TOO_MANY = "登录尝试太频繁，请一分钟后再试。"
+CONSOLE_SESSION_EXPIRED = "登录已过期，请重新登录。"
+CONSOLE_NO_ADVISOR_ID = "您的账号还没有对应的法律顾问编号，不能答复。请管理员填写。"
+CONSOLE_EMPTY_REPLY = "答复内容不能为空。"
+CONSOLE_DRAFT_CREATED = "已存为草稿 #{id}，审核通过后生效。"
+CONSOLE_DRAFT_SAVED = "草稿 #{id} 已保存。"
+CONSOLE_USER_ADDED = "账号已新建。"
+CONSOLE_USER_DISABLED = "账号已停用。"

@@ -52,6 +52,10 @@ logger = logging.getLogger(__name__)
 
 MAX_STORED_CHARS = 20_000
 CHOICE_WINDOW = timedelta(hours=2)
+# A short message this soon after one that got only a list is read together with it.
+FRAGMENT_WINDOW = timedelta(seconds=90)
+FRAGMENT_MAX_CHARS = 30
+MAX_MERGED_CHARS = 300
 PENDING_ESCALATION_WINDOW = timedelta(hours=1)
 
 
@@ -237,7 +241,10 @@ class ConsultationService:
                 return self._record_simple(
                     session, villager, text, Decision.CLARIFY, update_key, Reply(texts.EMPTY)
                 )
+            fragment_of = self._fragment_of(session, villager, text)
             category = detect_risk(text, self.kb.triage)
+            if category is None and fragment_of is not None:
+                category = detect_risk(f"{fragment_of}，{text}", self.kb.triage)
             if category is not None:
                 return self._urgent(session, villager, text, category.key, update_key)
             thread = self.escalations.open_thread(session, villager)
@@ -246,7 +253,25 @@ class ConsultationService:
             started = time.perf_counter()
             with self._match_lock:
                 result = self.matcher.match(text)
+                if fragment_of is not None:  # "我借了三万给表哥" + "他打了条子的": one question
+                    merged = self.matcher.match(f"{fragment_of}，{text}")
+                    if merged.decision in ("answer", "confirm") or merged.score > result.score:
+                        result = merged
             latency = (time.perf_counter() - started) * 1000
+            if thread is not None and result.decision == "suggest" and replies.is_question(text):
+                # A question of its own inside a thread: show what the KB has, and let the
+                # advisor see it in the thread too.
+                outcome = self._respond(session, villager, text, result, latency, update_key)
+                stored = repo.get_consultation(
+                    session=session, consultation_id=outcome.consultation_id or 0
+                )
+                assert stored is not None
+                sent = self.escalations.follow_up(session, villager, stored, thread)
+                return replace(
+                    outcome,
+                    replies=(*outcome.replies, Reply(texts.THREAD_ALSO_SENT)),
+                    notices=(*outcome.notices, *sent.notices),
+                )
             if thread is not None and result.decision not in ("answer", "confirm"):
                 consultation = self._store(
                     session, villager, text, Decision.FOLLOW_UP, update_key=update_key
@@ -918,6 +943,25 @@ class ConsultationService:
             outcome = self.ask(who, text, held=True)
             outcomes.append(replace(outcome, held_for=who))
         return outcomes
+
+    def _fragment_of(self, session: Session, villager: Villager, text: str) -> str | None:
+        """The previous message when this short one seems to continue it (sent right after a
+        message that got only a list or a request for more), else None."""
+        assert villager.id is not None
+        if len(text) > FRAGMENT_MAX_CHARS:
+            return None
+        last = next(
+            iter(repo.recent_consultations(session=session, villager_id=villager.id, limit=1)),
+            None,
+        )
+        if last is None or last.decision not in (Decision.SUGGEST, Decision.CLARIFY):
+            return None
+        if self.clock() - as_utc(last.created_at) > FRAGMENT_WINDOW:
+            return None
+        previous = (last.raw_text or "").strip()
+        if not previous or len(previous) + len(text) > MAX_MERGED_CHARS:
+            return None
+        return previous
 
     def _numbered_pick(self, session: Session, villager: Villager, choice: int) -> Outcome | None:
         assert villager.id is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -224,8 +225,16 @@ PERSON_REQUESTS = (
     "找人问",
     "和人说",
     "跟人说",
+    "找个律师",
+    "真的律师",
+    "真律师",
+    "请律师帮我",
+    "跟真人讲",
+    "和真人说",
+    "有没有人工",
+    "有冇人工",
 )
-_PERSON_MAX_CHARS = 12
+_PERSON_MAX_CHARS = 18
 
 
 def asks_for_person(text: str) -> bool:
@@ -247,22 +256,73 @@ NOT_THIS = (
 _NOT_THIS_MAX_CHARS = 8
 
 
+# What may follow 不是/都不是 in a rejection without making it a new question.
+_NOT_THIS_TAIL = re.compile(
+    r"^(我|我要|我想|我说|我问)?(问|说)?的?(不是|都不是)?(这个|这些|这样|那个|这几个|这种)?"
+    r"(问题|意思)?(啊|呀|的|哦|嘛|咯|了)*$"
+)
+
+
 def rejects_shown(text: str) -> bool:
     """Tell whether a short message says the shown answer or list is not what was asked."""
     plain = "".join(ch for ch in text if ch.isalnum())
     plain = plain.removesuffix("啊").removesuffix("呀").removesuffix("的")
-    return len(plain) <= _NOT_THIS_MAX_CHARS and plain in NOT_THIS
+    if len(plain) <= _NOT_THIS_MAX_CHARS and plain in NOT_THIS:
+        return True
+    head = next((n for n in sorted(NOT_THIS, key=len, reverse=True) if plain.startswith(n)), None)
+    return (
+        head is not None
+        and len(plain) <= 2 * _NOT_THIS_MAX_CHARS
+        and _NOT_THIS_TAIL.fullmatch(plain[len(head) :]) is not None
+    )
 
 
 THANKS = ("谢谢", "多谢", "谢谢你", "谢谢您", "谢了", "好的", "好", "好嘞", "知道了", "明白了", "晓得了",
           "嗯", "嗯嗯", "收到", "可以了", "没事了", "谢谢老师", "谢谢律师", "辛苦了", "ok", "OK")  # fmt: skip
 
 
+# Pieces a run of acknowledgements is made of (好的晓得了, 哦哦要得多谢).
+_THANKS_PIECES = tuple(
+    sorted(
+        {*THANKS, "哦", "哦哦", "噢", "要得", "好滴", "好呢", "行", "行的", "可以", "嗯呢", "晓得",
+         "知道", "明白", "懂了", "多谢你", "谢谢啦", "麻烦你了", "感谢", "非常感谢", "了", "啊", "哈",
+         "啦", "呀", "的"},
+        key=len,
+        reverse=True,
+    )
+)  # fmt: skip
+_THANKS_MAX_CHARS = 16
+
+
 def is_thanks(text: str) -> bool:
-    """Tell whether a message only thanks or acknowledges (谢谢、好的、知道了)."""
+    """Tell whether a message only thanks or acknowledges (谢谢、好的晓得了、哦哦要得多谢)."""
     plain = "".join(ch for ch in text if ch.isalnum())
     plain = plain.removesuffix("啊").removesuffix("哈").removesuffix("啦").removesuffix("了")
-    return bool(plain) and (plain in THANKS or plain + "了" in THANKS)
+    if not plain:
+        return False
+    if plain in THANKS or plain + "了" in THANKS:
+        return True
+    if len(plain) > _THANKS_MAX_CHARS:
+        return False
+    rest = plain
+    while rest:
+        piece = next((p for p in _THANKS_PIECES if rest.startswith(p)), None)
+        if piece is None:
+            return False
+        rest = rest[len(piece) :]
+    return any(p in plain for p in THANKS if len(p) >= 2) or "要得" in plain
+
+
+# Words that make a short message a question of its own (used inside an advisor thread).
+_QUESTION_MARKS = re.compile(
+    r"[?？]|吗|么|嘛|怎|如何|能不能|可不可以|要不要|有没有|有冇|是不是|哪|几多|多少|多久|谁|什么|么子|啥|"
+    r"算不算|会不会|行不行|犯法|合法|违法|赔|[冇没]有?$|不$"
+)
+
+
+def is_question(text: str) -> bool:
+    """Tell whether a message asks something (a question word or mark), as opposed to a reply."""
+    return _QUESTION_MARKS.search(text) is not None
 
 
 # Typed "start again": leaves an advisor thread and any list on offer, like the 问新问题 button.
@@ -273,6 +333,7 @@ STARTS_OVER = ("重新问", "重新问一个", "问新问题", "新问题", "问
 def starts_over(text: str) -> bool:
     """Tell whether a short message asks to start a new question (重新问, 问新问题, 换个问题)."""
     plain = "".join(ch for ch in text if ch.isalnum())
+    plain = plain.removeprefix("算了").removeprefix("那").removeprefix("好")
     plain = plain.removesuffix("吧").removesuffix("啊").removesuffix("了")
     return plain in STARTS_OVER
 

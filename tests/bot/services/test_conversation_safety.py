@@ -175,3 +175,60 @@ def test_commands_typed_as_words_work_on_every_channel(
     if expected is not None:
         assert expected in shown
     assert outcome.replies[0].text != texts.CLARIFY
+
+
+@pytest.mark.parametrize("typed", ["好的晓得了", "哦哦 要得 多谢", "谢谢你啊"])
+def test_runs_of_acknowledgements_get_the_closing(
+    service: ConsultationService, typed: str
+) -> None:
+    service.start(VILLAGER, "waihong")
+    assert service.ask(VILLAGER, typed).replies[0].text == texts.CLOSING
+
+
+def test_a_rejection_with_words_after_a_list_goes_to_the_advisor(
+    service: ConsultationService,
+) -> None:
+    first, second = service.kb.entries[0], service.kb.entries[1]
+    service.start(VILLAGER, "waihong")
+    with service.db.session() as session:
+        villager = service._villager(session, VILLAGER)
+        session.add(
+            Consultation(
+                villager_id=villager.id or 0, channel="telegram", raw_text="模糊的问题",
+                decision="suggest", candidates=json.dumps([[first.id, 0.5], [second.id, 0.4]]),
+                created_at=service.clock(),
+            )
+        )  # fmt: skip
+    outcome = service.ask(VILLAGER, "不是 我问的不是这个")
+    assert outcome.decision == "escalate"
+    assert outcome.notices, "the advisor gets the card"
+
+
+def test_a_fragment_sent_right_after_is_read_with_the_message_before(
+    service: ConsultationService, clock: ManualClock
+) -> None:
+    alone = Sender("telegram", "3109", "3109")
+    service.start(alone, "waihong")
+    assert service.ask(alone, "现在他不还").decision == "clarify"
+    service.start(VILLAGER, "waihong")
+    assert service.ask(VILLAGER, "我借了三万块给我表哥").decision == "suggest"
+    clock.advance(seconds=5)
+    joined = service.ask(VILLAGER, "现在他不还")
+    assert joined.decision != "clarify"
+    with service.db.session() as session:
+        row = session.get(Consultation, joined.consultation_id)
+    assert row is not None
+    assert row.raw_text == "现在他不还", "the message is stored as sent"
+    assert "debt" in (row.candidates or ""), "matched together with the message before"
+
+
+def test_a_question_of_its_own_inside_a_thread_gets_suggestions_and_reaches_the_advisor(
+    service: ConsultationService,
+) -> None:
+    _escalate(service, VILLAGER)
+    outcome = service.ask(VILLAGER, "借了三万给表哥 要得回来吗")  # a list, not an answer
+    assert outcome.decision == "suggest"
+    assert outcome.replies[-1].text == texts.THREAD_ALSO_SENT
+    assert any("表哥" in n.reply.text for n in outcome.notices), (
+        "the advisor sees it in the thread"
+    )
