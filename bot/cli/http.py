@@ -16,6 +16,9 @@ from bot.config import Config
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import BaseRoute
 
     from bot.channels.http.app import Notify
     from bot.channels.http.keys import ApiKeys
@@ -98,6 +101,54 @@ def _notifiers(services: Services, token: str | None) -> tuple[NoticeRouter, lis
     return NoticeRouter(by_channel, copies), contexts
 
 
+async def console_root(request: Request) -> Response:
+    """GET /console: the dashboard when signed in, else the sign-in form."""
+    from starlette.responses import RedirectResponse
+
+    from bot.channels.webconsole import SESSION_COOKIE
+
+    signed_in = SESSION_COOKIE in request.cookies
+    return RedirectResponse("/console/" if signed_in else "/console/login", status_code=303)
+
+
+def _channel_routes(
+    services: Services, router: NoticeRouter, contexts: list[AppContext]
+) -> list[BaseRoute]:
+    """The routes served beside the JSON API: web chat, staff console, WeChat (with a token)."""
+    from starlette.responses import RedirectResponse
+    from starlette.routing import Mount, Route
+
+    from bot.channels.web import web_routes
+    from bot.channels.webconsole import build_console_app
+
+    config = services.config
+    routes: list[BaseRoute] = list(web_routes(services, notify=router))
+    if config.console.enabled:
+        routes.append(Route("/console", console_root, methods=["GET"]))
+        routes.append(Mount("/console", app=build_console_app(services, notify=router)))
+    if config.wechat.resolved().token:
+        from bot.channels.wechat import build_wechat
+
+        wechat = build_wechat(services, notify=router)
+        router.by_channel["wechat"] = wechat.notifier.deliver
+        routes += wechat.routes
+
+        @asynccontextmanager
+        async def closing(_app: Starlette) -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                await wechat.aclose()
+
+        contexts.append(closing)
+
+    async def home(_request: object) -> RedirectResponse:
+        return RedirectResponse("/chat", status_code=307)
+
+    routes.append(Route("/", home, methods=["GET"]))
+    return routes
+
+
 def _together(contexts: Sequence[AppContext]) -> AppContext | None:
     """One ASGI lifespan entering every context in order (None when there are none)."""
     if not contexts:
@@ -156,13 +207,29 @@ def register(app: typer.Typer, get_config: Callable[[Path | None], Config]) -> N
         logging.getLogger("httpx").setLevel(logging.WARNING)
         services = build_services(cfg)
         notify, contexts = _notifiers(services, token if notify_telegram is not False else None)
+        from bot.channels.web import WebSecretError
+
+        try:
+            routes = _channel_routes(services, notify, contexts)
+        except (ValueError, WebSecretError) as exc:  # a bad channel secret: one line naming it
+            err.print(f"[red]错误 error:[/red] {exc}")
+            raise typer.Exit(2) from None
         if cfg.scheduler.enabled:
             from bot.channels.scheduler import Scheduler
 
             contexts.append(lambda _app: Scheduler(services, notify).running())
-        application = build_http_app(services, notify=notify, lifespan=_together(contexts))
+        application = build_http_app(
+            services, notify=notify, lifespan=_together(contexts), extra_routes=routes
+        )
         try:
-            uvicorn.run(application, host=host, port=port, log_level="info", proxy_headers=False)
+            uvicorn.run(
+                application,
+                host=host,
+                port=port,
+                log_level="info",
+                proxy_headers=False,
+                timeout_graceful_shutdown=5,  # open chat streams end; they reconnect
+            )
         finally:
             services.consultation.db.dispose()
 

@@ -13,14 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -28,20 +27,18 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Lifespan
 
+from bot.channels.http.conversation import Conversation, DuplicateMessage, Turn, dumps, reply_json
 from bot.channels.http.errors import ApiError, error_response
 from bot.channels.http.keys import ApiKeys
 from bot.channels.http.limits import SlidingWindow
 from bot.channels.http.openapi import openapi_document
+from bot.channels.http.sse import StreamSettings, event_stream, stream_response
 from bot.config import Http
-from bot.services import actions
 from bot.services.container import Services
-from bot.services.outcomes import Notice, Outcome, Sender
-from bot.services.replies import Reply
-from storage import api_models
-from storage import repositories as repo
+from bot.services.outcomes import Notice, Sender
 
 __all__ = ["CHANNEL", "Notify", "build_http_app", "log_notices"]
 
@@ -53,7 +50,6 @@ USER_PATTERN = r"^[A-Za-z0-9._~@+=-]{1,40}$"
 MESSAGE_ID_PATTERN = r"^[\x21-\x7e]{1,40}$"  # printable ASCII, no spaces
 _USER = re.compile(USER_PATTERN)
 _MESSAGE_ID = re.compile(MESSAGE_ID_PATTERN)
-_COMMAND = re.compile(r"^/([a-z_]{1,32})(?:\s+(.*))?$", re.DOTALL)
 ACTION_MAX_CHARS = 256
 BODY_OVERHEAD = 16 * 1024  # bytes of JSON around the text (which may be \u-escaped: 12 bytes/char)
 PRUNE_EVERY = timedelta(minutes=10)
@@ -82,12 +78,20 @@ def build_http_app(
     notify: Notify | None = None,
     lifespan: Lifespan[Starlette] | None = None,
     monotonic: Callable[[], float] = time.monotonic,
+    extra_routes: Sequence[BaseRoute] = (),
+    stream: StreamSettings | None = None,
 ) -> Starlette:
-    """Build the Starlette app of the HTTP API over `services` (settings from `[http]`)."""
+    """Build the Starlette app of the HTTP API over `services` (settings from `[http]`).
+
+    `extra_routes` (routes or mounts of other channels, e.g. the web chat) are served by the same
+    app, after the API's own; `stream` tunes the SSE endpoint's polling.
+    """
     settings = settings or services.config.http
     api = _Api(
         services=services,
         settings=settings,
+        conversation=Conversation(services, settings.idempotency_hours),
+        stream=stream or StreamSettings(),
         keys=keys
         or ApiKeys(services.consultation.db, clock=lambda: services.consultation.clock()),
         notify=notify or log_notices,
@@ -98,8 +102,10 @@ def build_http_app(
         Route(f"{PREFIX}/messages", api.messages, methods=["POST"]),
         Route(f"{PREFIX}/actions", api.actions, methods=["POST"]),
         Route(f"{PREFIX}/users/{{user}}/messages", api.inbox, methods=["GET"]),
+        Route(f"{PREFIX}/users/{{user}}/stream", api.events, methods=["GET"]),
         Route(f"{PREFIX}/openapi.json", api.openapi, methods=["GET"]),
         Route(f"{PREFIX}/health", api.health, methods=["GET"]),
+        *extra_routes,
     ]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         ApiError: _api_error,
@@ -169,32 +175,12 @@ def _user(value: str | None, name: str = "user") -> str:
     return value
 
 
-def _reply_json(reply: Reply) -> dict[str, Any]:
-    return {
-        "text": reply.text,
-        "buttons": [{"label": b.label, "action": b.action} for b in reply.flat_buttons()],
-    }
-
-
-def _dumps(body: dict[str, Any]) -> str:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-
-
 def _json(
     content: str, *, replay: bool = False, notices: Sequence[Notice] = (), api: _Api
 ) -> Response:
     headers = {"Idempotent-Replay": "true"} if replay else None
     background = BackgroundTask(api.deliver, tuple(notices)) if notices else None
     return Response(content, media_type="application/json", headers=headers, background=background)
-
-
-@dataclass
-class _Turn:
-    """What one request produced: the body to answer, whether it was stored before, the notices."""
-
-    body: str
-    replay: bool = False
-    notices: tuple[Notice, ...] = ()
 
 
 # --- the API ------------------------------------------------------------------------------------
@@ -204,12 +190,12 @@ class _Turn:
 class _Api:
     services: Services
     settings: Http
+    conversation: Conversation
+    stream: StreamSettings
     keys: ApiKeys
     notify: Notify
     user_limit: SlidingWindow
     key_limit: SlidingWindow
-    _last_prune: float = field(default=0.0, repr=False)
-    _prune_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # --- endpoints ------------------------------------------------------------------------------
 
@@ -252,9 +238,8 @@ class _Api:
             raise _invalid("action", f"最多 {ACTION_MAX_CHARS} 个字符")
         self._limit_user(key_name, user)
         sender = self._sender(key_name, user)
-        outcome = await run_in_threadpool(self.services.consultation.act, sender, action)
-        body = _dumps(self._outcome_body(outcome.replies, outcome))
-        return _json(body, notices=outcome.notices, api=self)
+        turn = await run_in_threadpool(self.conversation.act, sender, action)
+        return _json(turn.body, notices=turn.notices, api=self)
 
     async def inbox(self, request: Request) -> Response:
         """GET /users/{user}/messages: replies that arrived later (advisor answers, held messages)."""
@@ -262,9 +247,20 @@ class _Api:
         user = _user(request.path_params.get("user"))
         self._limit_user(key_name, user)
         sender = self._sender(key_name, user)
-        replies, notices = await run_in_threadpool(self._later, sender)
-        body = _dumps({"replies": [_reply_json(r) for r in replies]})
+        replies, notices = await run_in_threadpool(self.conversation.later, sender)
+        body = dumps({"replies": [reply_json(r) for r in replies]})
         return _json(body, notices=notices, api=self)
+
+    async def events(self, request: Request) -> Response:
+        """GET /users/{user}/stream: the same later replies as Server-Sent Events, as they come."""
+        key_name = await self._authenticate(request)
+        user = _user(request.path_params.get("user"))
+        self._limit_user(key_name, user)
+        sender = self._sender(key_name, user)
+        events = event_stream(
+            request, lambda: self.conversation.later(sender), self.deliver, self.stream
+        )
+        return stream_response(events)
 
     async def openapi(self, _request: Request) -> Response:
         """GET /openapi.json: the OpenAPI 3 description of this API (no key needed)."""
@@ -321,106 +317,14 @@ class _Api:
 
     def _converse(
         self, sender: Sender, text: str, village: str | None, update_key: str | None
-    ) -> _Turn:
-        service = self.services.consultation
-        if update_key is not None:
-            stored = self._stored(update_key)
-            if stored is not None:
-                return _Turn(stored, replay=True)
-        seen, recorded, bound = self._villager_state(sender, update_key)
-        out: list[Outcome] = []
-        if not recorded:  # a redelivered message binds nothing again
-            if not seen:
-                out.append(service.start(sender, village))  # greeting, privacy note, village
-            elif village is not None and village != bound:
-                out.append(service.act(sender, actions.encode(actions.VILLAGE, village)))
-        command = _COMMAND.fullmatch(text.strip())
-        if command is not None:
-            last = service.command(sender, command.group(1), (command.group(2) or "").strip())
-        else:
-            last = self._ask(sender, text, update_key)
-        if last.duplicate:
-            assert update_key is not None
-            stored = self._stored(update_key)
-            if stored is None:  # answered, and the stored reply is past the window
-                raise ApiError(409, "duplicate_message")
-            return _Turn(stored, replay=True)
-        out.append(last)
-        replies = tuple(r for o in out for r in o.replies)
-        body = _dumps(self._outcome_body(replies, last))
-        if update_key is not None:
-            with service.db.session() as session:
-                body = api_models.store_response(
-                    session=session, update_key=update_key, body=body, now=service.clock()
-                )
-            service.mark_replied(update_key)
-            self._prune()
-        return _Turn(body, notices=tuple(n for o in out for n in o.notices))
-
-    def _ask(self, sender: Sender, text: str, update_key: str | None) -> Outcome:
-        service = self.services.consultation
+    ) -> Turn:
         try:
-            return service.ask(sender, text, update_key=update_key)
-        except IntegrityError:
-            if update_key is None:
-                raise
-            # The same message_id arrived twice at once and the other request stored it first:
-            # asking again finds that consultation and redelivers its reply.
-            return service.ask(sender, text, update_key=update_key)
-
-    def _later(self, sender: Sender) -> tuple[tuple[Reply, ...], tuple[Notice, ...]]:
-        service = self.services.consultation
-        with service.db.session() as session:
-            known = repo.get_villager(
-                session=session, channel=sender.channel, channel_user_id=sender.user_id
-            )
-        if known is None:
-            return (), ()
-        outcomes = [*service.release_held(sender), service.inbox(sender)]
-        return (
-            tuple(r for o in outcomes for r in o.replies),
-            tuple(n for o in outcomes for n in o.notices),
-        )
-
-    def _villager_state(
-        self, sender: Sender, update_key: str | None
-    ) -> tuple[bool, bool, str | None]:
-        """Return (greeted before, message already recorded, village bound)."""
-        with self.services.consultation.db.session() as session:
-            villager = repo.get_villager(
-                session=session, channel=sender.channel, channel_user_id=sender.user_id
-            )
-            recorded = update_key is not None and (
-                repo.consultation_by_update_key(session=session, update_key=update_key) is not None
-            )
-            if villager is None:
-                return False, recorded, None
-            return villager.consent_at is not None, recorded, villager.village_code
-
-    def _stored(self, update_key: str) -> str | None:
-        with self.services.consultation.db.session() as session:
-            return api_models.stored_response(session=session, update_key=update_key)
-
-    def _prune(self) -> None:
-        now = time.monotonic()
-        with self._prune_lock:
-            if now - self._last_prune < PRUNE_EVERY.total_seconds():
-                return
-            self._last_prune = now
-        service = self.services.consultation
-        before = service.clock() - timedelta(hours=self.settings.idempotency_hours)
-        with service.db.session() as session:
-            count = api_models.prune_responses(session=session, before=before)
-        if count:
-            logger.info("pruned %d stored HTTP replies older than %s", count, before)
-
-    @staticmethod
-    def _outcome_body(replies: Sequence[Reply], outcome: Outcome) -> dict[str, Any]:
-        return {
-            "replies": [_reply_json(r) for r in replies],
-            "consultation_id": outcome.consultation_id,
-            "decision": str(outcome.decision) if outcome.decision is not None else None,
-        }
+            turn = self.conversation.converse(sender, text, village, update_key)
+        except DuplicateMessage:
+            raise ApiError(409, "duplicate_message") from None
+        if update_key is not None and not turn.replay:
+            self.conversation.prune(every=PRUNE_EVERY)
+        return turn
 
     # --- notices --------------------------------------------------------------------------------
 

@@ -130,6 +130,36 @@ def openapi_document(settings: Http) -> dict[str, Any]:
                     },
                 }
             },
+            "/users/{user}/stream": {
+                "get": {
+                    "operationId": "laterMessagesStream",
+                    "summary": "The same later replies as Server-Sent Events, as they arrive. "
+                    "Each reply is an `event: reply` with an `id:` and `data:` a Reply as JSON; "
+                    "a `: keep-alive` comment comes every 15 s. The stream ends after a few "
+                    "minutes (reconnect) or when the client goes away. Each reply is sent once, "
+                    "on this stream or by the poll.",
+                    "parameters": [
+                        {"name": "user", "in": "path", "required": True, "schema": _USER}
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "An event stream of `reply` events.",
+                            "content": {
+                                "text/event-stream": {
+                                    "schema": {
+                                        "type": "string",
+                                        "description": "event: reply / id: … / data: "
+                                        "{Reply as JSON}",
+                                    },
+                                    "x-event-data": _ref("Reply"),
+                                }
+                            },
+                        },
+                        "422": _error("A malformed user id (`invalid_field`)."),
+                        **common,
+                    },
+                }
+            },
             "/openapi.json": {
                 "get": {
                     "operationId": "openapi",

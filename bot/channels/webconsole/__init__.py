@@ -1,5 +1,5 @@
 """The justice office's web console under `/console`: server-rendered pages, no build step."""
 
-from bot.channels.webconsole.app import build_console_app
+from bot.channels.webconsole.app import SESSION_COOKIE, build_console_app
 
-__all__ = ["build_console_app"]
+__all__ = ["SESSION_COOKIE", "build_console_app"]

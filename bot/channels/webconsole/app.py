@@ -34,12 +34,13 @@ from bot.services.drafts import DraftError
 from bot.services.outcomes import Notice, Outcome, Sender
 from storage import queries as q
 
-__all__ = ["build_console_app"]
+__all__ = ["SESSION_COOKIE", "build_console_app"]
 
 logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE = 50
+SESSION_COOKIE = "lawbot_console"
 Notify = Callable[[tuple[Notice, ...]], Awaitable[None]]
 
 
@@ -538,7 +539,7 @@ def build_console_app(
         Middleware(
             SessionMiddleware,
             secret_key=secret,
-            session_cookie="lawbot_console",
+            session_cookie=SESSION_COOKIE,
             max_age=int(settings.session_hours * 3600),
             path=prefix or "/",
             same_site="strict",

@@ -151,3 +151,26 @@ async def test_advisor_cards_of_http_questions_go_out_through_the_telegram_bot(
             assert repo.card_recorded(session=session, escalation_id=escalation.id)
     finally:
         emulator.stop()
+
+
+async def test_serve_serves_every_channel_from_one_app(
+    service: ConsultationService, keys: ApiKeys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.cli.http import _channel_routes, _notifiers
+
+    monkeypatch.setenv("LAWBOT_WECHAT_TOKEN", "wechat-token-for-test")
+    monkeypatch.setenv("LAWBOT_WEB_SECRET", "w" * 48)
+    monkeypatch.setenv("LAWBOT_CONSOLE_SECRET", "c" * 48)
+    services = services_for(service)
+    router, contexts = _notifiers(services, None)
+    routes = _channel_routes(services, router, contexts)
+    app = build_http_app(services, keys=keys, notify=router, extra_routes=routes)
+    assert "wechat" in router.channels, "WeChat answers go out through its notifier"
+    async with client_for(app, keys.create("web")) as client:
+        assert (await client.get("/")).headers["location"] == "/chat"
+        assert (await client.get("/chat")).status_code == 200
+        console = await client.get("/console")
+        assert (console.status_code, console.headers["location"]) == (303, "/console/login")
+        assert (await client.get("/console/login")).status_code == 200
+        assert (await client.get("/wechat")).status_code in (400, 403)  # no signature
+        assert (await client.get("/api/v1/health")).json() == {"status": "ok"}
