@@ -17,6 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlmodel import Session
 
 from bot.config import Config
+from bot.services.privacy import mask_numbers
 from storage import console_models as cm
 from storage.clock import as_utc
 from storage.db import Database
@@ -184,11 +185,11 @@ class AccountService:
             return list(cm.users(session=session))
 
     def audit(self, actor: str, action: str, target: str = "", detail: str = "") -> None:
-        """Record a change made by `actor`."""
+        """Record a change made by `actor` (numbers in the detail masked, as in every stored text)."""
         with self.db.session() as session:
             cm.add_audit(
                 session=session, now=self.clock(), actor=actor, action=action, target=target,
-                detail=detail[:2000],
+                detail=mask_numbers(detail)[:2000],
             )  # fmt: skip
 
     def audit_log(self, *, limit: int = 200, offset: int = 0) -> list[cm.AuditEntry]:
