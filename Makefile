@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: chat test lint install
+.PHONY: chat serve test lint install
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ install: $(STAMP)
 
 chat: $(STAMP)
 	$(BIN)/lawbot chat
+
+serve: $(STAMP)
+	$(BIN)/lawbot serve
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
