@@ -200,6 +200,7 @@ CALL_CONSENT = "{advisor}想打电话和您详细了解情况。您愿意把电�
 BUTTON_PHONE_YES = "同意，发送我的电话"
 BUTTON_PHONE_NO = "不用了"
 SEND_CONTACT = "请点下面的“📞 发送我的电话”按钮。"
+TYPE_PHONE = "请直接打字发您的手机号（11 位数字），我会只转给您的法律顾问。"
 BUTTON_SEND_CONTACT = "📞 发送我的电话"
 PHONE_THANKS = "谢谢，已把电话转给法律顾问，请留意来电。"
 PHONE_DECLINED = "好的，不提供电话。顾问会在这里文字答复您。"

@@ -27,7 +27,7 @@ from bot.services import actions, replies
 from bot.services.drafts import DraftError, DraftService
 from bot.services.escalations import EscalationService, guesses
 from bot.services.outcomes import Notice, Outcome, Sender
-from bot.services.privacy import mask_numbers
+from bot.services.privacy import find_mobile, mask_numbers
 from bot.services.replies import Button, Reply
 from bot.services.text_hygiene import clean_text
 from knowledge.laws import LawLibrary
@@ -207,6 +207,11 @@ class ConsultationService:
             throttled = self._throttle(session, villager, text, update_key) if paced else None
             if throttled is not None:
                 return throttled
+            if villager.phone_consent_at is not None and not villager.phone:
+                typed = find_mobile(text)
+                if typed is not None:  # the number they agreed to share, typed (no contact button)
+                    self._store(session, villager, text, Decision.FOLLOW_UP, update_key=update_key)
+                    return self.escalations.share_phone(session, villager, typed)
             choice = replies.numbered_choice(text)
             if choice is not None:
                 picked = self._numbered_pick(session, villager, choice)

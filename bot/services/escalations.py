@@ -681,7 +681,9 @@ class EscalationService:
             session.add(villager)
             if villager.phone:
                 return self._phone_to_advisor(escalation, villager.phone)
-            return Outcome((Reply(texts.SEND_CONTACT, request_contact=True),))
+            if villager.channel == "telegram":
+                return Outcome((Reply(texts.SEND_CONTACT, request_contact=True),))
+            return Outcome((Reply(texts.TYPE_PHONE),))  # no contact button: type the number
         return Outcome((Reply(texts.CHOICE_EXPIRED),))
 
     def close_for_forgotten(self, session: Session, villager: Villager) -> tuple[Notice, ...]:

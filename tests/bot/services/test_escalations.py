@@ -343,3 +343,23 @@ def test_a_claimed_urgent_case_raises_no_alarm(
     service.escalations.claim(advisor, escalation.id or 0)
     clock.advance(minutes=config.sla.urgent_minutes + 5)
     assert service.escalations.sweep() == []
+
+
+def test_on_a_channel_without_contact_buttons_the_villager_types_the_number(
+    service: ConsultationService, config: Config, clock: Clock
+) -> None:
+    web = Sender("web", "w-9", "w-9")
+    advisor, _, _ = _people(config)
+    _, escalation_id = _escalate(service, web)
+    [consent] = service.act(advisor, f"ea:call:{escalation_id}").notices
+    yes = next(b for b in consent.reply.flat_buttons() if b.action.endswith(":y"))
+    assert service.act(web, yes.action).replies[0].text == texts.TYPE_PHONE
+    shared = service.ask(web, "我的电话是 139-1234-5678")
+    assert shared.notices[0].user_id == advisor.user_id
+    assert "13912345678" in shared.notices[0].reply.text
+    from storage.models import Consultation
+
+    with service.db.session() as session:
+        stored = session.exec(select(Consultation).order_by(Consultation.id.desc())).first()  # type: ignore[union-attr]
+    assert stored is not None
+    assert "13912345678" not in stored.raw_text, "the message itself is stored masked"
