@@ -9,9 +9,11 @@ Preparing a message (`prepare`)
     case, traditional → simplified, fillers and clause-edge particles dropped, the built-in dialect
     forms such as 冇→没有, 啥→什么), clause by clause so that a long story is never cut; then Jiangxi
     dialect words are folded (伢崽/伢子/伢→孩子, 崽→儿子, 堂客/婆娘→老婆, 老倌→老公, 渠→他, 屋里→家里,
-    哒→了, 家抱→家暴). Spaces and punctuation are gone. Every character also carries its fuzzy
-    pinyin key (`knowledge.tokenize.pinyin_keys`: zh=z, n=l, r=l, f=h, ang=an, ing=in…), so that a
-    pattern can match a homophone typo.
+    哒→了, 家抱→家暴). Spaces and punctuation are gone; clauses are joined by `/` (none around a
+    one-character clause: 我 不 想 活 了), so a literal run never spans two clauses. Every
+    character also carries its fuzzy pinyin key (`knowledge.tokenize.pinyin_keys`: zh=z, n=l, r=l,
+    f=h, ang=an, ing=in…), so that a pattern can match a homophone typo. Within one call a clause
+    regex seen before on the same text (a named group such as {现在} recurs) is not run again.
 
 Patterns (the `triggers` and `exclude` entries of a category)
     * a phrase: `喝农药`; `…` allows up to 6 other characters there, `……` up to 16
@@ -21,8 +23,9 @@ Patterns (the `triggers` and `exclude` entries of a category)
       (looked up in the category first, then in the other categories passed);
     * `A & B & !C`: A and B occur somewhere in the message and C does not.
     Homophones: in a trigger's literal run of four or more characters any one character may be a
-    homophone typo (same fuzzy pinyin); `~` marks a shorter run that may (`喝~药` also fires on 喝要,
-    `砍~人` on 砍认); `=` at the start of a pattern turns homophones off. Short runs are exact by
+    homophone typo (same fuzzy pinyin; in the first clause of an `A & B` pattern only: the later
+    context clauses and every `!` clause are exact unless they hold a `~`); `~` marks a shorter
+    run that may (`喝~药` also fires on 喝要, `砍~人` on 砍认); `=` at the start of a pattern turns homophones off. Short runs are exact by
     default because two-character homophones are everywhere (签了/抢了, 司法/死法, 去世/去死).
     Blank-out exclusions allow one homophone in runs of three or more (`杀人犯` also blanks 杀仁犯).
 
@@ -61,6 +64,7 @@ _BLANK_FUZZ = 3
 _KEY_WIDTH = 5  # fuzzy pinyin keys have at most 4 letters
 _UNIT = 1 + _KEY_WIDTH + 1  # one character in the encoded text: char + padded key + ","
 _MASK = "·"
+_SEP = "/"  # between clauses of a message
 _MASK_UNIT = _MASK + "~" * _KEY_WIDTH + ","
 _BUILTIN = Replacer(BUILTIN_SYNONYMS)
 _DEFINITION = re.compile(r"^\{([^{}=\s]+)\}\s*=\s*(.+)$")
@@ -117,11 +121,23 @@ def prepare(text: str) -> str:
     if not isinstance(text, str) or not text:
         return ""
     text = unicodedata.normalize("NFKC", text[:_MAX_CHARS]).lower()
-    pieces: list[str] = []
+    clauses: list[str] = []
     for clause in _CLAUSE.findall(text):
-        for start in range(0, len(clause), _CLAUSE_CHARS):
-            pieces.append(normalize(clause[start : start + _CLAUSE_CHARS]))
-    return _fold(_NOT_WORD.sub("", "".join(pieces)))
+        pieces = [
+            normalize(clause[start : start + _CLAUSE_CHARS])
+            for start in range(0, len(clause), _CLAUSE_CHARS)
+        ]
+        joined = _NOT_WORD.sub("", "".join(pieces))
+        if joined:
+            clauses.append(joined)
+    # Clauses stay apart: a literal run never spans a space or a comma (围着打 手机 is not 打手机),
+    # a gap (`…`) may. A one-character clause is spaced-out typing (我 不 想 活 了): no separator.
+    out: list[str] = []
+    for i, clause in enumerate(clauses):
+        if i and len(clause) > 1 and len(clauses[i - 1]) > 1:
+            out.append(_SEP)
+        out.append(clause)
+    return _fold("".join(out))
 
 
 @lru_cache(maxsize=65536)
@@ -269,8 +285,17 @@ class _Clause:
     encoded: bool  # runs over the encoded text (homophones) rather than the plain text
     negative: bool
 
-    def found(self, plain: str, encoded: str) -> bool:
-        return self.regex.search(encoded if self.encoded else plain) is not None
+    def found(
+        self, plain: str, encoded: str, seen: dict[tuple[str, str], bool] | None = None
+    ) -> bool:
+        text = encoded if self.encoded else plain
+        if seen is None:
+            return self.regex.search(text) is not None
+        key = (self.regex.pattern, text)  # one named group ({现在}) recurs in many patterns
+        hit = seen.get(key)
+        if hit is None:
+            hit = seen[key] = self.regex.search(text) is not None
+        return hit
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,8 +303,10 @@ class _Pattern:
     text: str
     clauses: tuple[_Clause, ...]
 
-    def holds(self, plain: str, encoded: str) -> bool:
-        return all(c.found(plain, encoded) != c.negative for c in self.clauses)
+    def holds(
+        self, plain: str, encoded: str, seen: dict[tuple[str, str], bool] | None = None
+    ) -> bool:
+        return all(c.found(plain, encoded, seen) != c.negative for c in self.clauses)
 
 
 def _clause(raw: str, macros: dict[str, str], fuzz: int) -> tuple[str, bool]:
@@ -295,13 +322,17 @@ def _compile(text: str, macros: dict[str, str], fuzz: int) -> _Pattern:
     if body.startswith("="):
         body, fuzz = body[1:], 0
     clauses = []
-    for raw in body.split("&"):
+    for index, raw in enumerate(body.split("&")):
         raw = raw.strip()
         negative = raw.startswith("!")
         raw = raw.removeprefix("!").strip()
         if not raw:
             raise PatternError(f"triage pattern {text!r}: empty clause")
-        regex, encoded = _clause(raw, macros, fuzz)
+        # Homophones are looked for in the first clause (the act) and wherever `~` asks; the
+        # context clauses after `&` (now, a place, a legal word) are exact, which keeps them on
+        # the fast plain text; a `!` clause is always exact.
+        exact = negative or (index > 0 and "~" not in raw)
+        regex, encoded = _clause(raw, macros, 0 if exact else fuzz)
         if not regex:
             raise PatternError(f"triage pattern {text!r}: nothing to match")
         anchored = f"(?<![^,]){regex}" if encoded else regex  # encoded: start at a unit
@@ -389,12 +420,13 @@ def _first(text: str, categories: Sequence[TriageCategory]) -> tuple[TriageCateg
         return None
     compiled_all = _compiled(tuple(categories))
     encoded = "".join(map(_unit, plain)) if any(c.encoded for c in compiled_all) else ""
+    seen: dict[tuple[str, str], bool] = {}
     for compiled in compiled_all:
-        if any(v.holds(plain, encoded) for v in compiled.vetoes):
+        if any(v.holds(plain, encoded, seen) for v in compiled.vetoes):
             continue
         masked, masked_encoded = _masked(plain, encoded, compiled.blanks)
         for trigger in compiled.triggers:
-            if trigger.holds(masked, masked_encoded):
+            if trigger.holds(masked, masked_encoded, seen):
                 return compiled.category, trigger.text
     return None
 

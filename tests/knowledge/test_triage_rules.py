@@ -161,9 +161,122 @@ def test_spouse_violence_goes_to_domestic_violence_not_violence(kb: KnowledgeBas
 def test_text_is_the_matchers_normalised_form_with_dialect_folded() -> None:
     assert prepare("請問一下，我老公打我怎麼辦啊？") == "我老公打我怎么办"
     assert prepare("伢崽冇看到了") == "孩子没有看到了"
-    assert prepare("渠打我 水渠 渠道") == "他打我水渠渠道"
-    assert prepare("猪崽不见了 崽打我") == "猪崽不见了儿子打我"
+    assert prepare("渠打我 水渠 渠道") == "他打我/水渠/渠道"
+    assert prepare("猪崽不见了 崽打我") == "猪崽不见了/儿子打我"
     assert prepare("") == ""
+
+
+def test_clauses_stay_apart_but_spaced_out_typing_is_joined(kb: KnowledgeBase) -> None:
+    assert prepare("围着打 手机快没电了") == "围着打/手机快没电了"
+    assert prepare("我 不 想 活 了") == "我不想活了"
+    # 打 + 手机 across a space is not 打手机 (a phone call), so the beating still fires
+    assert detect_risk("我在桥下被几个人围着打 手机快没电了", kb.triage) is not None
+
+
+# Written for these tests in other words than the labelled sets: each names a kind of message the
+# round-1 rules missed on unseen text (indirect intent, neglect, luring, in-law threats...).
+UNSEEN_KINDS: dict[str, list[str]] = {
+    "self_harm": [
+        "我想去找我死去的老伴 这世上没什么好留恋的了",  # joining the dead
+        "请问安眠药一次吃多少片会死",  # a lethal dose
+        "我男人一早上拿着根绳子进了后山 手机关机了",  # a rope taken away
+        "我在楼顶上坐了一个钟头了 下面好多车",
+        "我觉得我是家里的负担 我走了大家都轻松",
+        "妈 我对不起你 下辈子再孝顺你",
+        "我准备在镇政府门口浇汽油把自己点了",
+        "我都想好了 今晚就去水库 别找我",
+    ],
+    "fire": [
+        "失伙了 快来救火",  # 伙 = 火
+        "有人放火 烧的是村里的仓库",
+        "火还没灭 烟越来越大",
+        "烧田埂的火烧到山上去了 控制不住了",
+        "后山烧了两天了 火越来越大",
+        "锅里的油着了 火窜到抽油烟机上了",
+    ],
+    "child_danger": [
+        "邻居把他三岁的儿子一个人关在屋里 自己出去打牌两天没回",  # neglect
+        "有个陌生男的开着面包车在学校门口 拿零食叫小孩上车",  # luring
+        "我女儿十二岁 有个网友天天叫她发照片 今天约她去县城见面",
+        "有个小女孩一个人在高速公路边上走 哭着找妈妈",
+        "我侄子掉进村口的废井里了",
+        "小孩被狗咬了 血止不住 狗还在旁边叫",
+        "继父趁我上夜班欺负我女儿 她才十三岁 他今晚还在家",
+    ],
+    "domestic_violence": [
+        "老公拿烟头烫我 今天又烫了",  # burns
+        "老公把我绑在椅子上打了一晚上",  # tying up
+        "他说要毁我的容 还把我头发剪了",
+        "我公公半夜老来推我的房门 今天还想进来",  # an in-law at night
+        "我老公喝多了 在家里把我的头往地上砸",
+        "他昨天把我牙打掉了一颗 今天又喝酒了",  # a knocked-out tooth now
+    ],
+    "violence": [
+        "有人往我家窗户上扔石头 玻璃都碎了 还在扔",  # stones
+        "对门往我家井里下了药 还说下回就毒死我全家",  # poisoning with a threat
+        "那伙人还在外面转 说见到我就打 我不敢出门",
+        "我被人从背后敲了一棍 头好晕 那个人跑了",
+        "有个人拿着一根钢管站在我店门口 说要砸店",
+    ],
+    "ongoing_crime": [
+        "有两个人说是燃气公司的 进屋就翻抽屉 我妈一个人在家",  # impostors at the door
+        "有人打电话说是银行的 叫我把验证码报给他 我已经报了",  # a code handed over
+        "我家的羊刚才被人用车拉走了 往国道那边开了",  # livestock just taken
+        "我刚交了五千手续费 他又说要交工本费",
+        "我奶奶刚才被两个人骗走了金项链 往菜市场那边走了",
+    ],
+}
+
+LOOK_ALIKES = [
+    "打死我也不签这个协议 他们能强拆吗",  # hyperbole
+    "我气得想死 老板又不发工资",
+    "我们村的炭窑冒烟 能举报吗",  # everyday smoke
+    "烧烤摊的油烟好大 找谁管",
+    "煤气灶点不着火 找谁修",
+    "如果有人拿刀到我家闹 我能不能打他",  # hypothetical
+    "要是有人撬我家的门 我打伤他犯法吗",
+    "去年山上的树被人偷砍了 能要赔偿吗",  # the past
+    "伢子十年前走丢了 现在还没找到 可以去哪里采血",  # 还 after a long-past event
+    "上个月家里进了小偷 到现在也没破案",
+    "电视上说有个小孩被拐了 现在找到了 那个人判了几年",  # a story seen on TV
+    "我老公从来没有打过我 就是不给钱",  # negation
+    "隔壁天天喝醉了骂人 也没打人 村里能管吗",
+    "他们一家人经常吵架 打打闹闹 我能去劝吗",
+    "我婆婆总说不想活了 她就是嘴上说说 赡养费怎么分",
+    "老公喝醉酒砸了电视 第二天道歉了 这算家暴吗",
+    "孩子走丢了被好心人送回来了 我想送面锦旗",
+    "我爸被人打了 派出所调解了 对方赔了五千 他现在还在头痛 能再要吗",
+    "小偷被我们抓住了 打了他几下 他说要告我们",
+    "孩子失踪多久可以报案",  # terse legal topics
+    "传销组织怎么举报",
+    "持刀伤人判几年",
+    "打110要钱吗",
+]
+
+
+@pytest.mark.parametrize(("key", "text"), [(k, t) for k, ts in UNSEEN_KINDS.items() for t in ts])
+def test_kinds_missed_on_unseen_text_now_fire(kb: KnowledgeBase, key: str, text: str) -> None:
+    got = detect_risk(text, kb.triage)
+    assert got is not None, (key, text)
+
+
+@pytest.mark.parametrize("text", LOOK_ALIKES)
+def test_look_alikes_do_not_fire(kb: KnowledgeBase, text: str) -> None:
+    assert detect_risk(text, kb.triage) is None, explain(text, kb.triage)
+
+
+def test_a_long_past_or_hypothetical_frame_still_yields_to_a_present_danger(
+    kb: KnowledgeBase,
+) -> None:
+    assert detect_risk("十年前他就打过我 今天又拿刀追我", kb.triage) is not None
+    assert detect_risk("如果他再来我就报警 他现在就在门口拿着刀", kb.triage) is not None
+    assert detect_risk("电视上看到过这种事 刚才我家孩子就不见了", kb.triage) is not None
+
+
+def test_a_repeated_name_is_looked_up_once_and_agrees_with_a_fresh_run(kb: KnowledgeBase) -> None:
+    texts = [t for ts in UNSEEN_KINDS.values() for t in ts] + LOOK_ALIKES
+    first = [explain(t, kb.triage) for t in texts]
+    assert [explain(t, kb.triage) for t in texts] == first
 
 
 def test_detect_risk_reads_no_files(kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -266,3 +379,18 @@ def test_names_are_shared_across_categories() -> None:
     got = detect_risk("丈夫又打我", (a, b))
     assert got is not None
     assert got.key == "b"
+
+
+def test_homophones_in_the_act_not_in_the_context_clauses() -> None:
+    cats = (_category(["不想活了 & 今天晚上", "打我 & ~今晚", "喝农药 & !判几年"]),)
+    assert detect_risk("不想获了 今天晚上", cats)  # the act (first clause) may hold a homophone
+    assert not detect_risk("不想活了 金天晚上", cats)  # a context clause after `&` is exact
+    assert detect_risk("他打我 金晚", cats)  # unless it asks for homophones with `~`
+    assert not detect_risk("喝农药判几年", cats)
+    assert detect_risk("喝农药盼几年", cats)  # a `!` clause is exact: a near miss does not veto
+
+
+def test_a_clause_boundary_stops_a_literal_run_but_not_a_gap() -> None:
+    cats = (_category(["打手机", "老公…打我"]),)
+    assert not detect_risk("他们围着打 手机没电了", cats)
+    assert detect_risk("老公 昨晚 又打我", cats)
