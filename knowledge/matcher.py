@@ -502,6 +502,12 @@ class Matcher:
         asked = self.normalize(part)
         return asked if asked else norm
 
+    def embed_message(self, text: str) -> FloatArray | None:
+        """The e5 vector of a raw message (semantic mode; None when the signal is off)."""
+        if self._embedder is None:
+            return None
+        return self._embedder.query(text)
+
     def embed_texts(self, texts: list[str]) -> FloatArray:
         """e5 vectors of normalised texts through the on-disk store (evaluation, fitting)."""
         if self._embedder is None:

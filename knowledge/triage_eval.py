@@ -26,7 +26,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -256,8 +256,12 @@ def evaluate(
     part: str = "",
     rounds: int = 2000,
     seed: int = 0,
+    backstop: Callable[[str], str | None] | None = None,
 ) -> Report:
-    """Run detect_risk on every item and measure recall, false alarms and confusion."""
+    """Run detect_risk on every item and measure recall, false alarms and confusion.
+
+    `backstop` (the meaning-based check) is asked about messages no rule flags.
+    """
     items = list(items)
     categories = tuple(categories)
     check_patterns(categories)  # compile once, outside the timing
@@ -266,8 +270,11 @@ def evaluate(
     for item in items:
         started = time.perf_counter()
         got = detect_risk(item.text, categories)
+        key = got.key if got is not None else None
+        if key is None and backstop is not None:
+            key = backstop(item.text)
         times.append((time.perf_counter() - started) * 1000)
-        predicted[item.id] = got.key if got is not None else None
+        predicted[item.id] = key
 
     keys = [c.key for c in categories]
     golds = sorted(
@@ -377,6 +384,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--misses", action="store_true", help="print the texts of misses (tune set only)"
     )
     parser.add_argument("--json", action="store_true", help="the figures as JSON")
+    parser.add_argument(
+        "--semantic", action="store_true", help="add the e5 nearest-example backstop"
+    )
     args = parser.parse_args(argv)
     if args.misses and args.part == "test":
         print("error: --misses shows texts and is for the tune set only", file=sys.stderr)
@@ -392,7 +402,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     items, warnings = load_items(args.part, args.data, args.questions, realqa=not args.no_realqa)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    report = evaluate(items, kb.triage, part=args.part, rounds=args.rounds, seed=args.seed)
+    backstop = None
+    if args.semantic:
+        from knowledge.semantic import Embedder
+        from knowledge.triage_semantic import SemanticTriage
+
+        examples = SemanticTriage.load()
+        if examples is None:
+            print("error: no triage examples; run python -m bot.ops.seed_vectors --triage",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        embedder = Embedder()
+
+        def backstop(text: str) -> str | None:
+            return examples.category(embedder.query(text))
+
+    report = evaluate(
+        items, kb.triage, part=args.part, rounds=args.rounds, seed=args.seed, backstop=backstop
+    )
     if args.json:
 
         def as_dict(r: Rate) -> dict[str, float | int]:

@@ -101,19 +101,24 @@ def ask(
     """问一个问题 / Match one question (or one per stdin line) against the FAQ.
 
     With `--json`, each line also carries `urgent`: the key of the risk-triage category the
-    question falls in (the KB's `triage.yaml`, as the consultation service checks it), or null.
+    question falls in (the KB's `triage.yaml`, then in semantic mode the nearest labelled
+    examples, as the consultation service checks it), or null.
     """
     from knowledge.triage import detect_risk
+    from knowledge.triage_semantic import SemanticTriage
 
     knowledge = _load(kb)
     matcher = Matcher(knowledge, _settings(semantic, cache_dir))
+    examples = SemanticTriage.load() if matcher.semantic else None
     questions: Iterator[str] = iter([question]) if question is not None else _stdin_lines()
     for q in questions:
         result = matcher.match(q)
         if as_json:
             obj = result_json(q, result)
             risk = detect_risk(q, knowledge.triage)
-            obj["urgent"] = risk.key if risk is not None else None
+            key = risk.key if risk is not None else None
+            vector = matcher.embed_message(q) if key is None and examples is not None else None
+            obj["urgent"] = examples.category(vector) if vector is not None and examples else key
             sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
             sys.stdout.flush()
         else:

@@ -34,6 +34,7 @@ from knowledge.laws import LawLibrary
 from knowledge.matcher import Matcher, MatchResult
 from knowledge.models import Entry, KnowledgeBase
 from knowledge.triage import detect_risk
+from knowledge.triage_semantic import SemanticTriage
 from storage import repositories as repo
 from storage.clock import as_utc, utcnow
 from storage.db import Database
@@ -87,6 +88,7 @@ class ConsultationService:
     clock: Callable[[], datetime] = utcnow
     laws: LawLibrary | None = None
     kb_source: Callable[[Config], KnowledgeBase] | None = None  # reloads the KB after approvals
+    triage_examples: SemanticTriage | None = None  # the meaning-based backstop (semantic mode)
     _match_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     escalations: EscalationService = field(init=False)
 
@@ -128,7 +130,11 @@ class ConsultationService:
         """Build the service with the configured (or shipped) law texts."""
         laws_dir = config.laws_path()
         laws = LawLibrary(laws_dir) if laws_dir.is_dir() else None
-        return cls(config=config, kb=kb, matcher=matcher, db=db, laws=laws, kb_source=kb_source)
+        examples = SemanticTriage.load() if matcher.semantic else None
+        return cls(
+            config=config, kb=kb, matcher=matcher, db=db, laws=laws, kb_source=kb_source,
+            triage_examples=examples,
+        )  # fmt: skip
 
     # --- start, village, help -----------------------------------------------------------------
 
@@ -247,11 +253,9 @@ class ConsultationService:
                     session, villager, text, Decision.CLARIFY, update_key, Reply(texts.EMPTY)
                 )
             fragment_of = self._fragment_of(session, villager, text)
-            category = detect_risk(text, self.kb.triage)
-            if category is None and fragment_of is not None:
-                category = detect_risk(f"{fragment_of}，{text}", self.kb.triage)
-            if category is not None:
-                return self._urgent(session, villager, text, category.key, update_key)
+            risk = self._risk(text, fragment_of)
+            if risk is not None:
+                return self._urgent(session, villager, text, risk, update_key)
             thread = self.escalations.open_thread(session, villager)
             if thread is None and replies.asks_for_person(text):
                 return self._person_requested(session, villager, text, update_key)
@@ -948,6 +952,20 @@ class ConsultationService:
             outcome = self.ask(who, text, held=True)
             outcomes.append(replace(outcome, held_for=who))
         return outcomes
+
+    def _risk(self, text: str, fragment_of: str | None) -> str | None:
+        """The urgent category of a message: the phrase rules first, then (semantic mode) the
+        nearest labelled examples; a fragment is also read with the message before it."""
+        category = detect_risk(text, self.kb.triage)
+        if category is None and fragment_of is not None:
+            category = detect_risk(f"{fragment_of}，{text}", self.kb.triage)
+        if category is not None:
+            return category.key
+        if self.triage_examples is None:
+            return None
+        with self._match_lock:
+            vector = self.matcher.embed_message(text)
+        return None if vector is None else self.triage_examples.category(vector)
 
     def _fragment_of(self, session: Session, villager: Villager, text: str) -> str | None:
         """The previous message when this short one seems to continue it (sent right after a
