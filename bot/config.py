@@ -370,6 +370,15 @@ class Config(_Table):
                 raise ValueError(f"duplicate village {attr}: {', '.join(duplicates)}")
         return villages
 
+    def kb_fields(self) -> dict[str, str]:
+        """The values of the KB's template fields: the town's places and the justice office."""
+        office = self.justice_office
+        return {
+            **self.town.fields(),
+            "office": office.name,
+            "office_phone": office.phone or "12348",
+        }
+
     def village(self, code: str | None) -> Village | None:
         """Return the village with this code, or None."""
         return next((v for v in self.villages if v.code == code), None)

@@ -61,7 +61,7 @@ def load_knowledge(config: Config, kb_dir: Path | None = None) -> KnowledgeBase:
         kb = kb if errors else merge_kbs(kb, extra)
     if drafts is not None and (drafts / PHRASINGS_FILE).is_file():
         kb = add_phrasings(kb, _read_phrasings(drafts / PHRASINGS_FILE))
-    return fill_fields(kb, config.town.fields())
+    return fill_fields(kb, config.kb_fields())
 
 
 def _read_phrasings(path: Path) -> dict[str, dict[str, list[str]]]:

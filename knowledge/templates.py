@@ -20,6 +20,8 @@ FIELDS: Mapping[str, str] = {
     "county": "县名 / the county (弋阳县)",
     "city": "地级市名 / the prefecture-level city (上饶市)",
     "province": "省名 / the province (江西省)",
+    "office": "司法所名称 / the justice office ([justice_office] name)",
+    "office_phone": "司法所对外电话 / its public phone ([justice_office] phone; else 12348)",
 }
 
 _FIELD = re.compile(r"\{([^{}\s]*)\}")

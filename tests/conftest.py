@@ -87,7 +87,7 @@ def config_fixture() -> Config:
 @pytest.fixture(name="kb", scope="session")
 def kb_fixture(config: Config) -> KnowledgeBase:
     """The shipped knowledge base, its place fields filled for the reference town."""
-    return fill_fields(load_kb(), config.town.fields())
+    return fill_fields(load_kb(), config.kb_fields())
 
 
 @pytest.fixture(name="matcher", scope="session")

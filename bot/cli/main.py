@@ -560,7 +560,7 @@ def _register_commands() -> None:
 
         return match_settings(get_config())
 
-    cli_matching.register(app, configured_settings, lambda: get_config().town.fields())
+    cli_matching.register(app, configured_settings, lambda: get_config().kb_fields())
     cli_report.register(app, get_config)
     cli_campaign.register(app, get_config)
     cli_ops.register(app, get_config)
