@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+from bot.channels import metrics
 from bot.services.outcomes import Notice
 
 __all__ = ["PULLED_CHANNELS", "Deliver", "NoticeRouter"]
@@ -43,7 +44,10 @@ class NoticeRouter:
             deliver = self.by_channel.get(channel)
             if deliver is not None:
                 await self._guarded(channel, deliver, tuple(group))
-            elif channel not in PULLED_CHANNELS and channel not in self._warned:
+            elif channel not in PULLED_CHANNELS:
+                metrics.observe_notices(channel, len(group), "waiting")
+                if channel in self._warned:
+                    continue
                 self._warned.add(channel)
                 logger.warning(
                     "no %s sender in this process: %d notice(s) wait in the database "
@@ -59,4 +63,7 @@ class NoticeRouter:
         try:
             await deliver(notices)
         except Exception:  # one channel failing must not stop the others
+            metrics.observe_notices(name, len(notices), "failed")
             logger.exception("delivering %d notice(s) via %s failed", len(notices), name)
+        else:
+            metrics.observe_notices(name, len(notices), "delivered")

@@ -1,8 +1,10 @@
-"""The jobs of a `lawbot serve` process that is the deployment's scheduler (`[scheduler]
-enabled`): SLA sweeps and releasing held messages, their notices handed to the notice router.
+"""The jobs of a `lawbot serve` process: SLA sweeps and releasing held messages (their notices
+handed to the notice router) on the deployment's one scheduler leader, KB reloads everywhere.
 
-`lawbot run` (Telegram polling) runs the same jobs in PTB's JobQueue; enable the scheduler in one
-process of a deployment only.
+With `[scheduler] enabled` every worker stands for leader (`bot.channels.leader`: an advisory lock
+on PostgreSQL, a lock file on SQLite) and runs the led jobs only while it holds the lead; a standby
+takes over within seconds of the leader's death. `lawbot run` (Telegram) gates its JobQueue jobs
+through the same election.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from bot.channels import metrics
+from bot.channels.leader import Leader, leader_for
 from bot.channels.notify import Deliver
 from bot.services.container import Services
 from bot.services.outcomes import Notice
@@ -24,14 +28,27 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class Scheduler:
-    """Run the periodic jobs on the event loop; each job's service call runs in a thread."""
+    """Run the periodic jobs on the event loop; each job's service call runs in a thread.
+
+    `lead`: whether this process stands for leader (`[scheduler] enabled`); `leader`: the election
+    (default: the one that fits the database).
+    """
 
     services: Services
     notify: Deliver
     sweep_seconds: float = 60.0
     release_seconds: float = 5.0
     reload_seconds: float = 60.0
+    lead: bool = True
+    leader: Leader | None = None
+    elect_seconds: float = 5.0  # how often a standby tries the lock and the leader confirms it
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+    _led: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+
+    @property
+    def leading(self) -> bool:
+        """Whether the led jobs (SLA sweeps, held messages) run in this process now."""
+        return bool(self._led)
 
     async def sweep(self) -> int:
         """Send due reminders, held cards, failovers and urgent alarms; return how many."""
@@ -69,15 +86,38 @@ class Scheduler:
                 logger.exception("scheduled job %s failed", name)
             await asyncio.sleep(seconds)
 
+    async def _elect(self, leader: Leader) -> None:
+        while True:
+            leading = await leader.poll()
+            if leading and not self._led:
+                self._led = [
+                    asyncio.create_task(self._every(self.sweep_seconds, "sla-sweep", "sweep")),
+                    asyncio.create_task(
+                        self._every(self.release_seconds, "release-held", "release")
+                    ),
+                ]
+                metrics.set_leader(leading=True)
+            elif not leading and self._led:
+                await self._stop_led()
+            await asyncio.sleep(self.elect_seconds)
+
+    async def _stop_led(self) -> None:
+        led, self._led = self._led, []
+        for task in led:
+            task.cancel()
+        await asyncio.gather(*led, return_exceptions=True)
+        metrics.set_leader(leading=False)
+
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        """Run the jobs while the context is open (the ASGI lifespan)."""
+        """Run the jobs while the context is open (the ASGI lifespan); give the lead up after."""
+        leader = (self.leader or leader_for(self.services.consultation.db)) if self.lead else None
         self._tasks = [
-            asyncio.create_task(self._every(self.sweep_seconds, "sla-sweep", "sweep")),
-            asyncio.create_task(self._every(self.release_seconds, "release-held", "release")),
             asyncio.create_task(self._every(self.reload_seconds, "kb-reload", "reload")),
         ]
-        logger.info("scheduler running: SLA sweeps, held messages, KB reloads")
+        if leader is not None:
+            self._tasks.append(asyncio.create_task(self._elect(leader)))
+            logger.info("scheduler standing for leader: SLA sweeps and held messages")
         try:
             yield
         finally:
@@ -85,3 +125,6 @@ class Scheduler:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks = []
+            await self._stop_led()
+            if leader is not None:
+                await leader.close()

@@ -118,11 +118,12 @@ def _channel_routes(
     from starlette.responses import RedirectResponse
     from starlette.routing import Mount, Route
 
+    from bot.channels.metrics import ops_routes
     from bot.channels.web import web_routes
     from bot.channels.webconsole import build_console_app
 
     config = services.config
-    routes: list[BaseRoute] = list(web_routes(services, notify=router))
+    routes: list[BaseRoute] = [*ops_routes(services), *web_routes(services, notify=router)]
     if config.console.enabled:
         routes.append(Route("/console", console_root, methods=["GET"]))
         routes.append(Mount("/console", app=build_console_app(services, notify=router)))
@@ -186,9 +187,19 @@ def register(app: typer.Typer, get_config: Callable[[Path | None], Config]) -> N
                 "bot (default: when LAWBOT_TOKEN is set).",
             ),
         ] = None,
+        log_json: Annotated[
+            bool,
+            typer.Option(
+                "--log-json/--no-log-json",
+                envvar="LAWBOT_LOG_JSON",
+                help="每行一个 JSON 日志 / one JSON object per log line (time, level, logger, "
+                "message, update_key).",
+            ),
+        ] = False,
     ) -> None:
         """运行 HTTP JSON API / Serve the HTTP JSON API (uvicorn)."""
         import uvicorn
+        from uvicorn.config import LOGGING_CONFIG
 
         from bot.channels.http import build_http_app
         from bot.config import token_from_env
@@ -203,6 +214,10 @@ def register(app: typer.Typer, get_config: Callable[[Path | None], Config]) -> N
                 "LAWBOT_TOKEN environment variable"
             )
             raise typer.Exit(2)
+        if log_json:
+            from bot.channels.logs import use_json_logs
+
+            use_json_logs(logging.INFO)
         logging.getLogger().setLevel(logging.INFO)
         logging.getLogger("httpx").setLevel(logging.WARNING)
         services = build_services(cfg)
@@ -214,10 +229,11 @@ def register(app: typer.Typer, get_config: Callable[[Path | None], Config]) -> N
         except (ValueError, WebSecretError) as exc:  # a bad channel secret: one line naming it
             err.print(f"[red]错误 error:[/red] {exc}")
             raise typer.Exit(2) from None
-        if cfg.scheduler.enabled:
-            from bot.channels.scheduler import Scheduler
+        from bot.channels.scheduler import Scheduler
 
-            contexts.append(lambda _app: Scheduler(services, notify).running())
+        # KB reloads run in every worker; SLA sweeps and held messages only on the elected leader
+        scheduler = Scheduler(services, notify, lead=cfg.scheduler.enabled)
+        contexts.append(lambda _app: scheduler.running())
         application = build_http_app(
             services, notify=notify, lifespan=_together(contexts), extra_routes=routes
         )
@@ -227,6 +243,7 @@ def register(app: typer.Typer, get_config: Callable[[Path | None], Config]) -> N
                 host=host,
                 port=port,
                 log_level="info",
+                log_config=None if log_json else LOGGING_CONFIG,
                 proxy_headers=False,
                 timeout_graceful_shutdown=5,  # open chat streams end; they reconnect
             )

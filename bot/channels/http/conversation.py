@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from bot.channels import logs, metrics
 from bot.services import actions
 from bot.services.container import Services
 from bot.services.outcomes import Notice, Outcome, Sender
@@ -92,6 +93,12 @@ class Conversation:
         self, sender: Sender, text: str, village: str | None, update_key: str | None
     ) -> Turn:
         """Answer a message (a `/command` runs the command); raise `DuplicateMessage` if stale."""
+        with logs.bound_update_key(update_key):
+            return self._converse(sender, text, village, update_key)
+
+    def _converse(
+        self, sender: Sender, text: str, village: str | None, update_key: str | None
+    ) -> Turn:
         service = self.services.consultation
         if update_key is not None:
             stored = self._stored(update_key)
@@ -104,6 +111,7 @@ class Conversation:
                 out.append(service.start(sender, village))  # greeting, privacy note, village
             elif village is not None and village != bound:
                 out.append(service.act(sender, actions.encode(actions.VILLAGE, village)))
+        started = time.perf_counter()
         command = COMMAND.fullmatch(text.strip())
         if command is not None:
             last = service.command(sender, command.group(1), (command.group(2) or "").strip())
@@ -115,6 +123,7 @@ class Conversation:
             if stored is None:  # answered, and the stored reply is past the window
                 raise DuplicateMessage(update_key)
             return Turn(stored, replay=True)
+        metrics.observe_message(sender.channel, last.decision, time.perf_counter() - started)
         out.append(last)
         replies = tuple(r for o in out for r in o.replies)
         body = dumps(outcome_body(replies, last))

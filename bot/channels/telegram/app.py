@@ -15,6 +15,7 @@ from telegram.ext import (
 )
 
 from bot import texts
+from bot.channels.leader import gated, leader_for
 from bot.channels.telegram import handlers, jobs
 from bot.channels.telegram.campaign_handlers import register_campaign_handlers
 from bot.channels.telegram.errors import error_handler
@@ -73,11 +74,15 @@ def build_application(services: Services, token: str, *, rate_limit: bool = True
     )
     application.add_error_handler(error_handler)
     if application.job_queue is not None and services.config.scheduler.enabled:
+        leader = leader_for(services.consultation.db)  # each run polls: one process leads
         application.job_queue.run_repeating(
-            jobs.sla_sweep, interval=SLA_SWEEP_SECONDS, first=1, name="sla-sweep"
+            gated(leader, jobs.sla_sweep), interval=SLA_SWEEP_SECONDS, first=1, name="sla-sweep"
         )
         application.job_queue.run_repeating(
-            jobs.release_held, interval=RELEASE_SECONDS, first=RELEASE_SECONDS, name="release-held"
+            gated(leader, jobs.release_held),
+            interval=RELEASE_SECONDS,
+            first=RELEASE_SECONDS,
+            name="release-held",
         )
     if application.job_queue is not None:
         application.job_queue.run_repeating(
