@@ -75,11 +75,16 @@ def build_application(services: Services, token: str, *, rate_limit: bool = True
     application.add_error_handler(error_handler)
     if application.job_queue is not None and services.config.scheduler.enabled:
         leader = leader_for(services.consultation.db)  # each run polls: one process leads
+
+        async def _release_leader(_app: Application) -> None:  # type: ignore[type-arg]
+            await leader.close()  # the next process takes over at once
+
+        application.post_shutdown = _release_leader
         application.job_queue.run_repeating(
             gated(leader, jobs.sla_sweep), interval=SLA_SWEEP_SECONDS, first=1, name="sla-sweep"
         )
         application.job_queue.run_repeating(
-            gated(leader, jobs.release_held),
+            jobs.release_held,  # not leader-gated: the lead can take a poll to settle (note)
             interval=RELEASE_SECONDS,
             first=RELEASE_SECONDS,
             name="release-held",
