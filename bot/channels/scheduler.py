@@ -19,7 +19,7 @@ from bot.channels import metrics
 from bot.channels.leader import Leader, leader_for
 from bot.channels.notify import Deliver
 from bot.services.container import Services
-from bot.services.outcomes import Notice
+from bot.services.outcomes import held_notices
 
 __all__ = ["Scheduler"]
 
@@ -61,16 +61,9 @@ class Scheduler:
     async def release(self) -> int:
         """Answer held messages as the pace allows; pushed channels get the replies now."""
         outcomes = await asyncio.to_thread(self.services.consultation.release_held)
-        notices: list[Notice] = []
-        for outcome in outcomes:
-            who = outcome.held_for
-            if who is None:
-                continue
-            chat = who.chat_id or who.user_id
-            notices += [Notice(chat, reply, channel=who.channel) for reply in outcome.replies]
-            notices += outcome.notices
+        notices = held_notices(outcomes)
         if notices:
-            await self.notify(tuple(notices))
+            await self.notify(notices)
         return len(outcomes)
 
     async def reload(self) -> None:

@@ -34,6 +34,15 @@ def purge_texts(db: Database, days: int, *, now: datetime | None = None) -> dict
     return counts
 
 
+ScratchDatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="数据库，默认临时 SQLite / scratch database URL (default: a fresh SQLite).",
+    ),
+]
+
+
 def register(app: typer.Typer, get_config: Callable[[], Config]) -> None:
     """Add `purge` and `bench-load` to the `lawbot` command line."""
 
@@ -85,13 +94,7 @@ def register(app: typer.Typer, get_config: Callable[[], Config]) -> None:
                 "--semantic/--lexical", help="语义匹配 / semantic matching (default: config)."
             ),
         ] = None,
-        database_url: Annotated[
-            str | None,
-            typer.Option(
-                "--database-url",
-                help="数据库，默认临时 SQLite / scratch database URL (default: a fresh SQLite).",
-            ),
-        ] = None,
+        database_url: ScratchDatabaseOption = None,
     ) -> None:
         """HTTP 接口压测 / The JSON API through a real server: p50/p99 at a paced rate, then flat out."""
         from bot.ops.http_bench import bench_http
@@ -128,13 +131,7 @@ def register(app: typer.Typer, get_config: Callable[[], Config]) -> None:
             int, typer.Option("--kills", help="SIGKILL 次数 / SIGKILL the bot N times.")
         ] = 0,
         seed: Annotated[int, typer.Option("--seed", help="随机种子 / seed.")] = 1,
-        database_url: Annotated[
-            str | None,
-            typer.Option(
-                "--database-url",
-                help="数据库，默认临时 SQLite / scratch database URL (default: a fresh SQLite).",
-            ),
-        ] = None,
+        database_url: ScratchDatabaseOption = None,
     ) -> None:
         """负载与故障 / Villagers in bursts through the real bot (a subprocess) and the emulator.
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.services.replies import Reply
 
-__all__ = ["Notice", "Outcome", "Sender"]
+__all__ = ["Notice", "Outcome", "Sender", "held_notices"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +45,16 @@ class Outcome:
     decision: str | None = None
     duplicate: bool = False
     held_for: Sender | None = None  # a held message answered later: whom the replies go to
+
+
+def held_notices(outcomes: Sequence[Outcome]) -> tuple[Notice, ...]:
+    """The replies of released held messages, addressed to their senders, and their notices."""
+    notices: list[Notice] = []
+    for outcome in outcomes:
+        who = outcome.held_for
+        if who is None:
+            continue
+        chat = who.chat_id or who.user_id
+        notices += [Notice(chat, reply, channel=who.channel) for reply in outcome.replies]
+        notices += outcome.notices
+    return tuple(notices)

@@ -9,7 +9,7 @@ from telegram.ext import ContextTypes
 
 from bot.channels.telegram.handlers import get_service
 from bot.channels.telegram.send import deliver_notices
-from bot.services.outcomes import Notice
+from bot.services.outcomes import held_notices
 
 __all__ = ["release_held", "reload_knowledge", "sla_sweep"]
 
@@ -36,14 +36,7 @@ async def release_held(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer messages the pace limit held back, in order, as the pace allows."""
     service = get_service(context)
     outcomes = await asyncio.to_thread(service.release_held)
-    notices: list[Notice] = []
-    for outcome in outcomes:
-        who = outcome.held_for
-        if who is None:
-            continue
-        chat = who.chat_id or who.user_id
-        notices += [Notice(chat, reply, channel=who.channel) for reply in outcome.replies]
-        notices += outcome.notices
+    notices = held_notices(outcomes)
     if notices:
         logger.info("released %d held messages", len(outcomes))
         await deliver_notices(context.bot, notices, service)
