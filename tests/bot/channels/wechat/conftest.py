@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 from starlette.applications import Starlette
 
@@ -82,6 +84,22 @@ async def wait_for(condition: Callable[[], Any], seconds: float = 10.0) -> None:
 
 
 MakeWx = Callable[..., Wx]
+
+
+@contextmanager
+def ledger_held(service: ConsultationService) -> Iterator[None]:
+    """Hold the ledger's write lock from another connection: a really slow database, so the
+    channel's answer cannot be ready in time however fast the machine is."""
+    with service.db.engine.connect() as connection:
+        if service.db.backend == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.begin()
+            connection.execute(text("LOCK TABLE villager, consultation IN EXCLUSIVE MODE"))
+        try:
+            yield
+        finally:
+            connection.rollback()
 
 
 @pytest.fixture(name="emulator")

@@ -18,7 +18,7 @@ from bot.services.outcomes import Outcome, Sender
 from bot.wiring import services_for
 from knowledge.models import Entry
 from storage.models import Escalation, EscalationTurn
-from tests.bot.channels.wechat.conftest import MakeWx, Wx, content, wait_for
+from tests.bot.channels.wechat.conftest import MakeWx, Wx, content, ledger_held, wait_for
 
 OPENID = "oVillager0000000000000000002"
 
@@ -46,7 +46,7 @@ def _turns(wx: Wx) -> list[EscalationTurn]:
 
 
 async def _slow(make_wx: MakeWx) -> Wx:
-    """A channel that never answers in time, for a villager already bound to 外洪村."""
+    """A channel that waits 10 ms for an answer, for a villager already bound to 外洪村."""
     await make_wx().post(event_xml(OPENID, "subscribe", "qrscene_waihong"))
     return make_wx(reply_seconds=0.01)
 
@@ -55,7 +55,8 @@ async def test_a_slow_reply_gets_an_empty_200_and_goes_out_as_a_customer_service
     make_wx: MakeWx, answered: Entry
 ) -> None:
     wx = await _slow(make_wx)
-    response = await wx.post(text_xml(OPENID, answered.question, msg_id=101))
+    with ledger_held(wx.service):
+        response = await wx.post(text_xml(OPENID, answered.question, msg_id=101))
     assert response.status_code == 200
     assert response.text == "success"
     await wait_for(lambda: any(c.replied_at for c in wx.consultations()))
@@ -68,7 +69,8 @@ async def test_three_concurrent_retries_make_one_consultation_and_one_reply(
 ) -> None:
     wx = await _slow(make_wx)
     xml = text_xml(OPENID, answered.question, msg_id=102)
-    responses = await asyncio.gather(*(wx.post(xml) for _ in range(3)))
+    with ledger_held(wx.service):
+        responses = await asyncio.gather(*(wx.post(xml) for _ in range(3)))
     assert [r.text for r in responses] == ["success"] * 3
     await wait_for(lambda: any(c.replied_at for c in wx.consultations()))
     await asyncio.sleep(0.2)
