@@ -340,8 +340,7 @@ class Matcher:
             )
         self.fitted = thresholds
         self.thresholds = settings.thresholds(thresholds)
-        protected = [w for w, _, _ in kb.lexicon.words]
-        self._replace: Replacer = replacer(kb.lexicon.synonyms, protected)
+        self._replace: Replacer = kb_replacer(kb)
         self._tok = WordTokenizer(kb.lexicon.words, self.cache_dir)
         self._tok.add_words(set(kb.lexicon.synonyms.values()))
         self._tok.add_words(k for e in kb.entries for k in e.keywords)
@@ -823,6 +822,11 @@ class Matcher:
 
 
 _NOTFOR_COL: Final = FEATURES.index("notfor")
+
+
+def kb_replacer(kb: KnowledgeBase) -> Replacer:
+    """The normaliser's synonym map of a KB (its lexicon words are never rewritten)."""
+    return replacer(kb.lexicon.synonyms, [w for w, _, _ in kb.lexicon.words])
 
 
 def guarded_scores(combiner: Combiner, rows: FloatArray) -> FloatArray:

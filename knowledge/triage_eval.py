@@ -143,6 +143,8 @@ _FILES: Final = (
     ("realqa.jsonl", None, "realqa", 1),
     ("messages2.jsonl", "n-", "messages", 2),
     ("realqa2.jsonl", None, "realqa", 2),
+    ("messages3.jsonl", "p-", "messages", 3),
+    ("realqa3.jsonl", None, "realqa", 3),
 )
 
 
@@ -161,7 +163,7 @@ def _labels(directory: Path) -> list[tuple[str, str, str | None, int]]:
 
 
 def _order(item_id: str) -> tuple[int, int, str]:
-    for rank, prefix in enumerate(("m-", "n-")):
+    for rank, prefix in enumerate(("m-", "n-", "p-")):
         if item_id.startswith(prefix) and item_id[2:].isdigit():
             return (rank, int(item_id[2:]), "")
     return (9, 0, item_id)
@@ -186,23 +188,29 @@ def _round1_test(labels: Sequence[tuple[str, str, str | None, int]], seed: int) 
 
 
 def make_split(directory: Path = TRIAGE_DIR, seed: int = SPLIT_SEED) -> dict[str, object]:
-    """The split: every round-1 item tunes, every round-2 item (new writers) tests.
+    """The split: rounds 1 and 2 tune, every round-3 item (new writers) tests.
 
     Round 1 was first split 50/50 (`round1_test`, kept for the record); its test half was read
-    while describing its misses, so it joined the tune set, and round 2 was written as the new
-    held-out set by writers who saw neither the triggers nor round 1. Only labels are read.
+    while describing its misses, so it joined the tune set. Round 2 (new writers) was the
+    held-out set of 2026-12-03, scored once after the rules were final (`round2_test`, kept for
+    the record); then its misses were read, so it joined the tune set, and round 3 was written as
+    the new held-out set by writers who saw neither the triggers nor rounds 1–2. Only labels
+    are read.
     """
     labels = _labels(directory)
     return {
         "seed": seed,
         "method": (
-            "tune: every round-1 item (messages.jsonl, realqa.jsonl); test: every round-2 item "
-            "(messages2.jsonl, realqa2.jsonl); round1_test: round 1's own held-out half (per "
-            "source and label, sorted ids shuffled by one random.Random(seed) in sorted label "
-            "order, first ceil(n/2) to tune), retired after its misses were read"
+            "tune: every round-1 and round-2 item (messages.jsonl, realqa.jsonl, messages2.jsonl, "
+            "realqa2.jsonl); test: every round-3 item (messages3.jsonl, realqa3.jsonl); "
+            "round2_test: the test set of 2026-12-03, retired after one scoring; round1_test: "
+            "round 1's own held-out half (per source and label, sorted ids shuffled by one "
+            "random.Random(seed) in sorted label order, first ceil(n/2) to tune), retired after "
+            "its misses were read"
         ),
-        "tune": sorted((i for _, i, _, r in labels if r == 1), key=_order),
-        "test": sorted((i for _, i, _, r in labels if r == 2), key=_order),
+        "tune": sorted((i for _, i, _, r in labels if r in (1, 2)), key=_order),
+        "test": sorted((i for _, i, _, r in labels if r == 3), key=_order),
+        "round2_test": sorted((i for _, i, _, r in labels if r == 2), key=_order),
         "round1_test": _round1_test(labels, seed),
     }
 

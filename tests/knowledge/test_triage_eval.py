@@ -128,7 +128,7 @@ def _read(name: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
-def test_the_shipped_split_tunes_on_round_one_and_tests_on_round_two() -> None:
+def test_the_shipped_split_tunes_on_rounds_one_and_two_and_tests_on_round_three() -> None:
     stored = json.loads((TRIAGE_DIR / "split.json").read_text(encoding="utf-8"))
     assert make_split() == stored
     tune, test = set(stored["tune"]), set(stored["test"])
@@ -137,9 +137,15 @@ def test_the_shipped_split_tunes_on_round_one_and_tests_on_round_two() -> None:
     round1 |= {str(item["id"]) for item in _read("realqa.jsonl")}
     round2 = {f"n-{n}" for n, _ in enumerate(_read("messages2.jsonl"), 1)}
     round2 |= {str(item["id"]) for item in _read("realqa2.jsonl")}
-    assert tune == round1
-    assert test == round2
-    assert not {i for i in round2 if not i.startswith("n-")} & round1, "a real question twice"
+    round3 = {f"p-{n}" for n, _ in enumerate(_read("messages3.jsonl"), 1)}
+    round3 |= {str(item["id"]) for item in _read("realqa3.jsonl")}
+    assert tune == round1 | round2
+    assert test == round3
+    assert set(stored["round2_test"]) == round2
+    real = [{i for i in r if i.startswith("realdev-")} for r in (round1, round2, round3)]
+    assert not real[0] & real[1], "a real question twice"
+    assert not real[0] & real[2], "a real question twice"
+    assert not real[1] & real[2], "a real question twice"
     retired = set(stored["round1_test"])
     assert retired < round1
     assert abs(len(retired) - len(round1) / 2) <= 8  # round 1's stratified half, kept on record

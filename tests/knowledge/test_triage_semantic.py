@@ -35,10 +35,15 @@ def test_most_of_the_nearest_examples_must_be_urgent() -> None:
     assert mixed.category(_unit([0.7, 0.7, 0])[0]) is None, "two ordinary neighbours of five"
 
 
-def test_the_shipped_examples_are_the_round_one_messages_and_a_kb_sample() -> None:
+def test_the_shipped_examples_are_the_tune_rounds_messages_and_a_kb_sample() -> None:
     examples = SemanticTriage.load(PROTOTYPES_PATH)
     assert examples is not None
-    rows = [json.loads(x) for x in MESSAGES.read_text("utf-8").splitlines() if x.strip()]
+    rows = [
+        json.loads(x)
+        for path in MESSAGES
+        for x in path.read_text("utf-8").splitlines()
+        if x.strip()
+    ]
     assert examples.labels[: len(rows)] == tuple(str(r.get("urgent") or "") for r in rows)
     assert len(examples.labels) == len(rows) + min(
         KB_SAMPLE, sum(len(e.phrasings) for e in load_kb().entries)
