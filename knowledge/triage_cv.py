@@ -134,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def unit(texts: list[str]) -> FloatArray:
         matrix = np.asarray(embedder.queries(texts), dtype=np.float32)
-        return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-9)
+        unit: FloatArray = matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-9)
+        return unit
 
     vectors = unit([item.text for item in items])
     kb_vectors = unit(kb_sample(kb))
