@@ -126,8 +126,13 @@ def add_consultation(*, session: Session, consultation: Consultation) -> Consult
     return consultation
 
 
+MAX_ROW_ID = 2**31 - 1  # PostgreSQL's INTEGER: a larger id from a forged button is no row
+
+
 def get_consultation(*, session: Session, consultation_id: int) -> Consultation | None:
-    """Return a consultation by id, or None."""
+    """Return a consultation by id, or None (also for ids no row can have)."""
+    if not 0 < consultation_id <= MAX_ROW_ID:
+        return None
     return session.get(Consultation, consultation_id)
 
 
