@@ -268,6 +268,10 @@ class Wechat(_Table):
     encoding_aes_key: str = ""
     api_base_url: str = "https://api.weixin.qq.com"
     reply_seconds: float = Field(default=4.0, gt=0, le=4.8)
+    # Publicity pushes to followers who have not written for 48 hours (no customer-service
+    # message then) go out as this template message (fields first/keyword1/remark, see
+    # docs/wechat.md); empty: those deliveries are recorded skipped.
+    push_template_id: str = ""
 
     @field_validator("encoding_aes_key")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Final
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -16,9 +17,10 @@ from storage.campaign_models import (
     DeliveryState,
     RunState,
 )
-from storage.models import Villager
+from storage.models import Consultation, Villager
 
 __all__ = [
+    "PUSH_CHANNELS",
     "audience",
     "claim_delivery",
     "click_counts",
@@ -28,6 +30,7 @@ __all__ = [
     "get_or_create_run",
     "get_run",
     "interrupt_sending",
+    "latest_push",
     "pending_deliveries",
     "recent_runs",
     "record_click",
@@ -35,6 +38,11 @@ __all__ = [
     "skip_if_ineligible",
     "skip_pending",
 ]
+
+
+# Channels a push can reach: Telegram chats and WeChat followers (customer-service or template
+# messages). Web-chat, HTTP-API and console users have no push address: their clients fetch.
+PUSH_CHANNELS: Final = ("telegram", "wechat")
 
 
 def get_run(
@@ -73,10 +81,16 @@ def get_or_create_run(*, session: Session, run: CampaignRun) -> tuple[CampaignRu
         return found, False
 
 
-def audience(*, session: Session, villages: Sequence[str] | None) -> list[tuple[int, str]]:
-    """Return (villager id, chat id) of subscribed, active Telegram villagers (of some villages)."""
+def audience(
+    *,
+    session: Session,
+    villages: Sequence[str] | None,
+    channels: Sequence[str] = PUSH_CHANNELS,
+) -> list[tuple[int, str]]:
+    """Return (villager id, chat id) of subscribed, active villagers on these channels (and of
+    these villages; None: all), whatever their channel."""
     statement = select(Villager.id, Villager.chat_id).where(
-        Villager.channel == "telegram",
+        col(Villager.channel).in_(list(channels)),
         col(Villager.subscribed).is_(True),
         col(Villager.active).is_(True),
         col(Villager.chat_id).is_not(None),
@@ -107,14 +121,60 @@ def create_deliveries(
     return len(fresh)
 
 
-def pending_deliveries(*, session: Session, run_id: int) -> list[tuple[int, str]]:
-    """Return (id, chat id) of the run's deliveries still to send, in order."""
+def pending_deliveries(*, session: Session, run_id: int) -> list[tuple[int, str, str]]:
+    """Return (id, chat id, channel) of the run's deliveries still to send, in order.
+
+    A delivery's channel is its villager's (a villager row is one person on one channel).
+    """
     statement = (
-        select(CampaignDelivery.id, CampaignDelivery.chat_id)
+        select(CampaignDelivery.id, CampaignDelivery.chat_id, Villager.channel)
+        .join(Villager, col(Villager.id) == col(CampaignDelivery.villager_id))
         .where(CampaignDelivery.run_id == run_id, CampaignDelivery.state == DeliveryState.PENDING)
         .order_by(col(CampaignDelivery.id))
     )
-    return [(int(i), str(c)) for i, c in session.exec(statement).all() if i is not None]
+    return [
+        (int(i), str(c), str(ch)) for i, c, ch in session.exec(statement).all() if i is not None
+    ]
+
+
+def latest_push(
+    *,
+    session: Session,
+    channel: str,
+    channel_user_id: str,
+    since: datetime,
+    after: datetime | None = None,
+) -> int | None:
+    """Return the id of the villager's newest push sent at or after `since` (and strictly after
+    `after`), unless they have written since it was sent (their numbers then answer that newer
+    message); else None."""
+    villager = session.exec(
+        select(Villager.id).where(
+            Villager.channel == channel, Villager.channel_user_id == channel_user_id
+        )
+    ).first()
+    if villager is None:
+        return None
+    found = session.exec(
+        select(CampaignDelivery.id, CampaignDelivery.sent_at)
+        .where(
+            CampaignDelivery.villager_id == villager,
+            CampaignDelivery.state == DeliveryState.SENT,
+            col(CampaignDelivery.sent_at) >= since,
+            *([col(CampaignDelivery.sent_at) > after] if after is not None else []),
+        )
+        .order_by(col(CampaignDelivery.sent_at).desc(), col(CampaignDelivery.id).desc())
+        .limit(1)
+    ).first()
+    if found is None or found[0] is None or found[1] is None:
+        return None
+    delivery_id, sent_at = found
+    later = session.exec(
+        select(Consultation.id)
+        .where(Consultation.villager_id == villager, col(Consultation.created_at) > sent_at)
+        .limit(1)
+    ).first()
+    return None if later is not None else int(delivery_id)
 
 
 def claim_delivery(*, session: Session, delivery_id: int, run_id: int, now: datetime) -> bool:

@@ -22,9 +22,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from bot.config import Config, token_from_env
+from bot.config import Config, Wechat, token_from_env
 from bot.services.campaign_schedule import Occurrence
-from bot.services.campaigns import CampaignService
+from bot.services.campaigns import CampaignService, SendFunc
 
 __all__ = ["register"]
 
@@ -56,6 +56,28 @@ def _find(service: CampaignService, key: str, day: str | None) -> Occurrence:
         )
         raise typer.Exit(2)
     return occ
+
+
+def _wechat_push(cfg: Config) -> tuple[SendFunc, Callable[[], Any]] | None:
+    """The WeChat push sender and its closer, when `[wechat] app_id` and the secret are set."""
+    from bot.channels.wechat import WechatClient
+    from bot.channels.wechat.pushes import wechat_sender
+    from bot.channels.wechat.render import Choices
+
+    settings = cfg.wechat.resolved()
+    secret = Wechat.secret()
+    if not settings.app_id or not secret:
+        return None
+    client = WechatClient(app_id=settings.app_id, secret=secret, base_url=settings.api_base_url)
+    # Typed numbers answering this push reach the `/wechat` process, which reads them from the
+    # delivery log (this process's memory of the offer ends with it).
+    send = wechat_sender(
+        client,
+        choices=Choices(),
+        template_id=settings.push_template_id,
+        town=cfg.town.name,
+    )
+    return send, client.aclose
 
 
 def _progress() -> Progress:
@@ -142,7 +164,11 @@ def register(app: typer.Typer, get_config: Callable[[], Config]) -> None:
             bool, typer.Option("--yes", "-y", help="不确认 / no confirmation.")
         ] = False,
     ) -> None:
-        """立即发送（或续发）推送 / Send (or resume) a push now, with a progress bar."""
+        """立即发送（或续发）推送 / Send (or resume) a push now, with a progress bar.
+
+        Telegram villagers through the bot (`LAWBOT_TOKEN`), WeChat followers through the
+        account's API (`[wechat] app_id`, `LAWBOT_WECHAT_SECRET`); at least one is needed.
+        """
         from telegram import Bot
         from telegram.request import HTTPXRequest
 
@@ -150,8 +176,12 @@ def register(app: typer.Typer, get_config: Callable[[], Config]) -> None:
 
         cfg = get_config()
         token = token_from_env()
-        if token is None:
-            err.print("[red]错误 error:[/red] 请设置 LAWBOT_TOKEN / set LAWBOT_TOKEN")
+        wechat = _wechat_push(cfg)
+        if token is None and wechat is None:
+            err.print(
+                "[red]错误 error:[/red] 请设置 LAWBOT_TOKEN 或微信 app_id 与 LAWBOT_WECHAT_SECRET "
+                "/ set LAWBOT_TOKEN, or [wechat] app_id and LAWBOT_WECHAT_SECRET"
+            )
             raise typer.Exit(2)
         service = _service(cfg)
         occ = _find(service, push, day)
@@ -164,16 +194,30 @@ def register(app: typer.Typer, get_config: Callable[[], Config]) -> None:
         run_id = service.start_run(occ, actor=f"cli:{os.environ.get('USER', '')}")
         if run_id is None:
             raise typer.Exit(1)
-        bot = Bot(
-            token,
-            base_url=cfg.telegram.base_url,
-            base_file_url=cfg.telegram.base_file_url,
-            request=HTTPXRequest(connection_pool_size=64),
+        bot = (
+            None
+            if token is None
+            else Bot(
+                token,
+                base_url=cfg.telegram.base_url,
+                base_file_url=cfg.telegram.base_file_url,
+                request=HTTPXRequest(connection_pool_size=64),
+            )
         )
 
         async def go(advance: Callable[[str], None]) -> dict[str, int]:
-            async with bot:
-                return await service.deliver(run_id, telegram_sender(bot), on_progress=advance)
+            senders: dict[str, SendFunc] = {}
+            try:
+                if wechat is not None:
+                    senders["wechat"] = wechat[0]
+                if bot is None:
+                    return await service.deliver(run_id, senders, on_progress=advance)
+                async with bot:
+                    senders["telegram"] = telegram_sender(bot)
+                    return await service.deliver(run_id, senders, on_progress=advance)
+            finally:
+                if wechat is not None:
+                    await wechat[1]()
 
         counts = asyncio.run(_deliver_with_bar(occ.push_key, size, go)) or {}
         out.print(" ".join(f"{k}={v}" for k, v in sorted(counts.items())))

@@ -1,9 +1,17 @@
 """A local emulator of the WeChat server API on 127.0.0.1, and WeChat's side of a message post.
 
-The emulator serves `/cgi-bin/token`, `/cgi-bin/message/custom/send` and `/cgi-bin/menu/create`
-(Starlette under uvicorn in a thread), checks the app id, secret and access token, records what
-was sent, and injects faults per endpoint: an error code (40001 expired token, 45015 outside the
-48-hour window, 45047 over the limit, ...), a 5xx, or a delay longer than the client waits.
+The emulator serves `/cgi-bin/token`, `/cgi-bin/message/custom/send`,
+`/cgi-bin/message/template/send` and `/cgi-bin/menu/create` (Starlette under uvicorn in a thread),
+checks the app id, secret and access token, records what was sent, and injects faults per
+endpoint: an error code (40001 expired token, 45015 outside the 48-hour window, 45047 over the
+limit, ...), a 5xx, or a delay longer than the client waits.
+
+It also keeps WeChat's rules for followers it has been told about (`interact`, `unfollow`): a
+customer-service message needs a message from the follower within the last 48 hours (else 45015)
+and at most `messages_per_interaction` of them follow one message (else 45047); a follower who
+unfollowed gets 43004 from both send calls; a template message needs a known template id (40037).
+Time is `clock()` (seconds; inject one so no test depends on the wall clock). Followers it was
+never told about are not checked (the older tests post without registering anyone).
 
 The helpers below build the posts WeChat's servers make to the bot's `/wechat` URL, signed, in
 plain or safe (AES) mode (encrypted with wechatpy's crypto), and read the passive reply back.
@@ -19,6 +27,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,7 +58,10 @@ __all__ = [
 ACCOUNT = "gh_0123456789ab"  # the official account's id (ToUserName)
 TOKEN_PATH = "token"
 SEND_PATH = "message/custom/send"
+TEMPLATE_PATH = "message/template/send"
 MENU_PATH = "menu/create"
+TEMPLATE_ID = "PUSH-TEMPLATE-0123456789"  # the template the emulated account has
+WINDOW_SECONDS = 48 * 3600  # customer-service messages only this long after the follower wrote
 
 
 @dataclass
@@ -83,7 +95,14 @@ class WechatEmulator:
     calls: list[Call] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)  # accepted custom/send bodies
     menus: list[dict[str, Any]] = field(default_factory=list)  # accepted menu/create bodies
+    templates: list[dict[str, Any]] = field(default_factory=list)  # accepted template/send bodies
     faults: dict[str, list[Fault]] = field(default_factory=dict)
+    template_ids: set[str] = field(default_factory=lambda: {TEMPLATE_ID})
+    clock: Callable[[], float] = time.time  # WeChat's time for the 48-hour window
+    messages_per_interaction: int = 20  # WeChat allows 20 per message from the follower
+    _last_message: dict[str, float] = field(default_factory=dict)  # openid -> when they wrote
+    _since_message: dict[str, int] = field(default_factory=dict)  # openid -> messages sent since
+    _unfollowed: set[str] = field(default_factory=set)
     _tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (monotonic)
     _count: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -99,6 +118,7 @@ class WechatEmulator:
             routes=[
                 Route(f"/cgi-bin/{TOKEN_PATH}", self._token, methods=["GET"]),
                 Route(f"/cgi-bin/{SEND_PATH}", self._send, methods=["POST"]),
+                Route(f"/cgi-bin/{TEMPLATE_PATH}", self._template, methods=["POST"]),
                 Route(f"/cgi-bin/{MENU_PATH}", self._menu, methods=["POST"]),
             ]
         )
@@ -133,7 +153,8 @@ class WechatEmulator:
     # --- faults and state -----------------------------------------------------------------------
 
     def fail(self, path: str, fault: Fault) -> None:
-        """Inject a fault on an endpoint (`token`, `message/custom/send`, `menu/create`)."""
+        """Inject a fault on an endpoint (`token`, `message/custom/send`,
+        `message/template/send`, `menu/create`)."""
         with self._lock:
             self.faults.setdefault(path, []).append(fault)
 
@@ -141,6 +162,27 @@ class WechatEmulator:
         """Make every token handed out so far invalid: the next call with one gets 40001."""
         with self._lock:
             self._tokens.clear()
+
+    def interact(self, openid: str, at: float | None = None) -> None:
+        """The follower wrote to the account (at `at`, default `clock()`): a new 48-hour window."""
+        with self._lock:
+            self._last_message[openid] = self.clock() if at is None else at
+            self._since_message[openid] = 0
+            self._unfollowed.discard(openid)
+
+    def unfollow(self, openid: str) -> None:
+        """The follower unfollowed the account: every send to them gets 43004."""
+        with self._lock:
+            self._unfollowed.add(openid)
+
+    def templates_to(self, openid: str) -> list[dict[str, str]]:
+        """The template messages accepted for a follower: their fields' values, in order."""
+        with self._lock:
+            return [
+                {k: v["value"] for k, v in t["data"].items()}
+                for t in self.templates
+                if t.get("touser") == openid
+            ]
 
     def token_calls(self) -> int:
         """Count the access tokens handed out."""
@@ -169,12 +211,43 @@ class WechatEmulator:
         return JSONResponse({"access_token": token, "expires_in": self.token_seconds})
 
     async def _send(self, request: Request) -> Response:
-        return await self._api(request, SEND_PATH, self.sent)
+        return await self._api(request, SEND_PATH, self.sent, self._customer_service_rule)
+
+    async def _template(self, request: Request) -> Response:
+        return await self._api(request, TEMPLATE_PATH, self.templates, self._template_rule)
+
+    def _customer_service_rule(self, body: dict[str, Any]) -> tuple[int, str] | None:
+        """WeChat's refusal of a customer-service message (called under the lock), or None."""
+        openid = str(body.get("touser") or "")
+        if openid in self._unfollowed:
+            return 43004, "require subscribe"
+        last = self._last_message.get(openid)
+        if last is None:
+            return None  # a follower the test did not register: not checked
+        if self.clock() - last > WINDOW_SECONDS:
+            return 45015, "response out of time limit or subscription is canceled"
+        if self._since_message.get(openid, 0) >= self.messages_per_interaction:
+            return 45047, "out of response count limit"
+        self._since_message[openid] = self._since_message.get(openid, 0) + 1
+        return None
+
+    def _template_rule(self, body: dict[str, Any]) -> tuple[int, str] | None:
+        if str(body.get("template_id") or "") not in self.template_ids:
+            return 40037, "invalid template_id"
+        if str(body.get("touser") or "") in self._unfollowed:
+            return 43004, "require subscribe"
+        return None
 
     async def _menu(self, request: Request) -> Response:
         return await self._api(request, MENU_PATH, self.menus)
 
-    async def _api(self, request: Request, path: str, store: list[dict[str, Any]]) -> Response:
+    async def _api(
+        self,
+        request: Request,
+        path: str,
+        store: list[dict[str, Any]],
+        rule: Callable[[dict[str, Any]], tuple[int, str] | None] | None = None,
+    ) -> Response:
         params = dict(request.query_params)
         raw = await request.body()
         body = _json(raw)
@@ -190,8 +263,12 @@ class WechatEmulator:
         if body is None or b"\\u" in raw:  # WeChat would show escapes literally
             return self._error(path, params, body, 47001, "data format error")
         with self._lock:
-            store.append(body)
-            self.calls.append(Call(path, params, body, ok=True))
+            refused = rule(body) if rule is not None else None
+            if refused is None:
+                store.append(body)
+                self.calls.append(Call(path, params, body, ok=True))
+        if refused is not None:
+            return self._error(path, params, body, *refused)
         return JSONResponse({"errcode": 0, "errmsg": "ok"})
 
     async def _fault(

@@ -4,6 +4,22 @@ The sender is injected (an async callable `send(chat_id, text, buttons)` raising
 `SendError` subclasses below), so this module never imports telegram; the Telegram adapter
 (`bot.channels.telegram.campaign_handlers.telegram_sender`) translates PTB errors into them.
 
+The audience spans the push channels (`storage.campaign_repository.PUSH_CHANNELS`: Telegram, and
+WeChat once `[wechat] app_id` is set); a delivery's channel is its villager's. `deliver` takes one
+sender per channel (`{"telegram": ..., "wechat": ...}`; a lone sender is Telegram's) and leaves
+the deliveries of a channel it has no sender for pending, for a process that has one (the run
+stays running until they are sent).
+
+Errors a sender raises:
+
+    SendError
+    ├── RetryLater   flood control: pause every send of the channel, retry
+    ├── Blocked      the villager blocked the bot: unsubscribed
+    ├── ChatGone     chat gone / unfollowed: the villager is marked inactive
+    ├── Transient    timeout, 5xx, busy: retried with backoff, a bounded number of times
+    ├── Rejected     any other refusal: failed, not retried
+    └── Skipped      the channel cannot carry it now (WeChat's 48-hour window): skipped
+
 Delivery is at-most-once per (run, villager): every delivery row is written (PENDING) before
 anything is sent, claimed (SENDING) by a conditional update just before its send, and marked
 final after. A crash leaves at most the in-flight rows SENDING; on restart they are recorded as
@@ -16,7 +32,7 @@ import asyncio
 import logging
 import math
 import time as _time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -47,6 +63,8 @@ __all__ = [
     "RunReport",
     "SendError",
     "SendFunc",
+    "Senders",
+    "Skipped",
     "Transient",
     "push_buttons",
 ]
@@ -55,6 +73,8 @@ logger = logging.getLogger(__name__)
 
 Buttons = tuple[tuple[Button, ...], ...]
 SendFunc = Callable[[str, str, Buttons], Awaitable[None]]
+Senders = Mapping[str, SendFunc]  # channel -> its sender
+TELEGRAM, WECHAT = "telegram", "wechat"
 BROADCAST = "broadcast"
 USEFUL, UNSUBSCRIBE = "useful", "unsubscribe"
 
@@ -85,6 +105,10 @@ class Transient(SendError):
 
 class Rejected(SendError):
     """Any other refusal (400): not retried."""
+
+
+class Skipped(SendError):
+    """The channel cannot carry the push to this villager now: recorded skipped, not retried."""
 
 
 @dataclass(frozen=True)
@@ -265,10 +289,18 @@ class CampaignService:
         """Return every configured push key."""
         return [k for c in self.campaigns for k in c.push_keys()]
 
+    def push_channels(self) -> tuple[str, ...]:
+        """Return the channels a push goes to: Telegram, and WeChat once `[wechat] app_id` is set."""
+        if self.config.wechat.resolved().app_id:
+            return (TELEGRAM, WECHAT)
+        return (TELEGRAM,)
+
     def audience_size(self, villages: tuple[str, ...] | None) -> int:
         """Return how many villagers a push to these villages would reach now."""
         with self.db.session() as session:
-            return len(crepo.audience(session=session, villages=villages))
+            return len(
+                crepo.audience(session=session, villages=villages, channels=self.push_channels())
+            )
 
     def render(self, occurrence: Occurrence) -> str:
         """Return the text of a scheduled push."""
@@ -369,7 +401,7 @@ class CampaignService:
     ) -> int | None:
         session.flush()
         assert run.id is not None
-        targets = crepo.audience(session=session, villages=villages)
+        targets = crepo.audience(session=session, villages=villages, channels=self.push_channels())
         run.targeted = crepo.create_deliveries(
             now=self.clock(), session=session, run_id=run.id, targets=targets
         )
@@ -407,7 +439,7 @@ class CampaignService:
     async def execute(
         self,
         occ: Occurrence,
-        send: SendFunc,
+        send: SendFunc | Senders,
         *,
         actor: str = "schedule",
         check_grace: bool = True,
@@ -432,24 +464,35 @@ class CampaignService:
     async def deliver(
         self,
         run_id: int,
-        send: SendFunc,
+        send: SendFunc | Senders,
         *,
         on_progress: Callable[[str], None] | None = None,
     ) -> dict[str, int]:
-        """Send every pending delivery of a run, paced; return the run's counts per state."""
+        """Send every pending delivery of a run, paced, each through its channel's sender;
+        return the run's counts per state (a lone `send` is the Telegram sender)."""
         pacing = self.pace()
+        senders: Senders = send if isinstance(send, Mapping) else {TELEGRAM: send}
 
-        def load() -> tuple[str, list[tuple[int, str]]]:
+        def load() -> tuple[str, list[tuple[int, str, str]]]:
             with self.db.session() as session:
                 run = session.get(CampaignRun, run_id)
                 assert run is not None
                 return run.text, crepo.pending_deliveries(session=session, run_id=run_id)
 
-        text, pending = await asyncio.to_thread(load)
-        queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue()
+        text, every = await asyncio.to_thread(load)
+        pending = [item for item in every if item[2] in senders]
+        if len(pending) < len(every):
+            left = sorted({channel for _, _, channel in every if channel not in senders})
+            logger.warning(
+                "run %d: %d deliveries on %s left pending for a process that can send there",
+                run_id,
+                len(every) - len(pending),
+                ", ".join(left),
+            )
+        queue: asyncio.Queue[tuple[int, str, str]] = asyncio.Queue()
         for item in pending:
             queue.put_nowait(item)
-        limiter = RateLimiter(pacing.rate_per_second)
+        limiters = {channel: RateLimiter(pacing.rate_per_second) for channel in senders}
         total, done = len(pending), 0
         started = _time.monotonic()
 
@@ -465,11 +508,11 @@ class CampaignService:
         async def worker() -> None:
             while True:
                 try:
-                    delivery_id, chat_id = queue.get_nowait()
+                    delivery_id, chat_id, channel = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
                 state = await self._deliver_one(
-                    run_id, delivery_id, chat_id, text, send, limiter, pacing
+                    run_id, delivery_id, chat_id, text, senders[channel], limiters[channel], pacing
                 )
                 if state is not None:
                     progress(state)
@@ -559,6 +602,8 @@ class CampaignService:
                 state, error = DeliveryState.BLOCKED, str(exc)
             except ChatGone as exc:
                 state, error = DeliveryState.DEACTIVATED, str(exc)
+            except Skipped as exc:
+                state, error = DeliveryState.SKIPPED, str(exc)
             except Transient as exc:
                 if attempts < pacing.max_attempts:
                     await asyncio.sleep(pacing.backoff * 2 ** (attempts - 1))
@@ -571,6 +616,32 @@ class CampaignService:
         return str(state)
 
     # --- clicks and reports -------------------------------------------------------------------
+
+    def typed_push_choice(
+        self,
+        channel: str,
+        user_id: str,
+        number: int,
+        *,
+        within: timedelta,
+        after: datetime | None = None,
+    ) -> str | None:
+        """The push button a typed number picks (channels without buttons number them 1, 2 in
+        `push_buttons` order): from the villager's newest push sent within `within` (and after
+        `after`, when the channel last offered them other numbers), unless they have written
+        since; None otherwise."""
+        with self.db.session() as session:
+            delivery_id = crepo.latest_push(
+                session=session,
+                channel=channel,
+                channel_user_id=user_id,
+                since=self.clock() - within,
+                after=after,
+            )
+        if delivery_id is None:
+            return None
+        choices = [b.action for row in push_buttons(delivery_id) for b in row]
+        return choices[number - 1] if 1 <= number <= len(choices) else None
 
     def click(self, channel: str, user_id: str, action: str) -> str:
         """Record a 👍有用 (`cf:<id>`) or 退订 (`cu:<id>`) click; return the answer to show."""

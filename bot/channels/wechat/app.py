@@ -4,19 +4,24 @@
 (AES) mode, asks the services in a worker thread, and answers passively when the reply is ready
 within `[wechat] reply_seconds`; otherwise it answers an empty 200 and sends the reply later as a
 customer-service message. WeChat gives up after 5 s and posts the same message again (3 times):
-each message is one job per update key (`wechat:<MsgId>`, events
-`wechat:<FromUserName>:<CreateTime>:<Event>`), so a retry waits for the same reply and never
-starts a second consultation or a second reply.
+each message is one job per update key (`wechat:<MsgId>`; events, which carry no MsgId,
+`wechat:<FromUserName>:<CreateTime>:<digest of Event and EventKey>`, so two menu clicks in one
+second are two updates), so a retry waits for the same reply and never starts a second consultation or reply.
+
+The channel also sends publicity pushes (`push_sender`, `bot.channels.wechat.pushes`); a typed
+number after a push picks its 👍有用/退订 (`CampaignService.click`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import xmltodict
@@ -37,15 +42,25 @@ from bot import texts
 from bot.channels.wechat import menu
 from bot.channels.wechat.client import WechatClient
 from bot.channels.wechat.notifier import CHANNEL, Delivery, WechatNotifier
-from bot.channels.wechat.render import Choices, render, split_text, typed_number
+from bot.channels.wechat.pushes import wechat_sender
+from bot.channels.wechat.render import CHOICE_SECONDS, Choices, render, split_text, typed_number
 from bot.config import Wechat
 from bot.services import actions
+from bot.services.campaigns import SendFunc
 from bot.services.container import Services
 from bot.services.outcomes import Notice, Outcome, Sender
 from bot.services.replies import Reply
 from storage import repositories as repo
 
-__all__ = ["PATH", "Inbound", "WechatChannel", "build_wechat", "build_wechat_app", "inbound"]
+__all__ = [
+    "PATH",
+    "Inbound",
+    "WechatChannel",
+    "build_wechat",
+    "build_wechat_app",
+    "event_key",
+    "inbound",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +77,9 @@ MEDIA_KINDS = {
     "file": "document",
 }
 SCENE_MAX_CHARS = 32
+PUSH_ACTIONS = frozenset({"cf", "cu"})  # a push's 👍有用 / 退订 (the campaign service's own)
+CHOICE_WINDOW = timedelta(seconds=CHOICE_SECONDS)
+KEY_MAX_CHARS = 64  # the ledger's update_key column
 
 Notify = Callable[[tuple[Notice, ...]], Awaitable[None]]
 
@@ -93,7 +111,7 @@ def inbound(message: Any, raw: Mapping[str, Any]) -> Inbound | None:
             return Inbound(openid, account, key, "voice", str(message.recognition or "").strip())
         return Inbound(openid, account, key, MEDIA_KINDS.get(msg_type, "other"))
     event = str(raw.get("Event") or "")
-    key = f"{CHANNEL}:{openid}:{raw.get('CreateTime')}:{event}"
+    key = event_key(raw)
     name = event.lower()
     if name == "subscribe":
         scene = str(raw.get("EventKey") or "").removeprefix("qrscene_")
@@ -105,6 +123,23 @@ def inbound(message: Any, raw: Mapping[str, Any]) -> Inbound | None:
     if name == "click":
         return Inbound(openid, account, key, "click", str(raw.get("EventKey") or ""))
     return None  # VIEW (a menu link), LOCATION reports, send-job reports: nothing to answer
+
+
+def event_key(raw: Mapping[str, Any]) -> str:
+    """The update key of an event (events carry no MsgId): sender, time, event and its key.
+
+    A retry of an event repeats all four; two menu clicks in the same second differ in EventKey.
+    Event and EventKey go in as a digest: the key must fit the ledger's 64 characters.
+    """
+    openid = str(raw.get("FromUserName") or "")
+    created = str(raw.get("CreateTime") or "")
+    what = f"{raw.get('Event') or ''}\0{raw.get('EventKey') or ''}"
+    digest = hashlib.sha1(what.encode(), usedforsecurity=False).hexdigest()[:12]
+    key = f"{CHANNEL}:{openid}:{created}:{digest}"
+    if len(key) <= KEY_MAX_CHARS:
+        return key
+    whole = hashlib.sha1(f"{openid}\0{created}\0{what}".encode(), usedforsecurity=False)
+    return f"{CHANNEL}:{whole.hexdigest()}"
 
 
 def _scene(value: str) -> str:
@@ -150,6 +185,8 @@ class WechatChannel:
         self.client = client
         self.notifier = notifier or WechatNotifier(services, client)
         self.choices: Choices = self.notifier.choices
+        if self.choices.stamp is None:  # date the offers on the services' clock
+            self.choices.stamp = services.campaigns.clock
         self._notify = notify
         self._crypto = (
             WeChatCrypto(settings.token, settings.encoding_aes_key, settings.app_id)
@@ -161,6 +198,17 @@ class WechatChannel:
             Route(PATH, self.verify, methods=["GET"]),
             Route(PATH, self.receive, methods=["POST"]),
         ]
+
+    def push_sender(self) -> SendFunc | None:
+        """The campaign sender for WeChat followers (None without an API client)."""
+        if self.client is None:
+            return None
+        return wechat_sender(
+            self.client,
+            choices=self.choices,
+            template_id=self.settings.push_template_id,
+            town=self.services.config.town.name,
+        )
 
     async def aclose(self) -> None:
         """Stop background deliveries and close the API client."""
@@ -264,7 +312,8 @@ class WechatChannel:
         job = self._jobs.get(item.key)
         if job is None:
             action = self._typed_action(item)
-            task = asyncio.create_task(self._work(item, action))
+            push = self._push_number(item)
+            task = asyncio.create_task(self._work(item, action, push))
             job = _Job(item, task)
             self._jobs[item.key] = job
         return job
@@ -281,6 +330,18 @@ class WechatChannel:
             return offer.advisor
         return None
 
+    def _push_number(self, item: Inbound) -> tuple[int, datetime | None] | None:
+        """A typed number, and when this process last offered the follower numbers: a push sent
+        after that (by another process too: `lawbot campaign send`, the leader) is what the
+        number answers."""
+        number = typed_number(item.text) if item.kind == "text" else None
+        if number is None:
+            return None
+        offered = self.choices.current(item.openid)
+        if offered.numbers or offered.advisor is not None:
+            return number, self.choices.offered_at(item.openid)
+        return number, None
+
     def _prune(self) -> None:
         now = time.monotonic()
         for key, job in list(self._jobs.items()):
@@ -292,10 +353,12 @@ class WechatChannel:
             job.deferred = True
             self.notifier.spawn(self._send_later(job))
 
-    async def _work(self, item: Inbound, action: str | None) -> _Turn:
+    async def _work(
+        self, item: Inbound, action: str | None, push: tuple[int, datetime | None] | None
+    ) -> _Turn:
         """Ask the services (in a worker thread), render the reply, send the notices."""
         try:
-            outcomes, ledger_key = await run_in_threadpool(self._converse, item, action)
+            outcomes, ledger_key = await run_in_threadpool(self._converse, item, action, push)
         except Exception:
             logger.exception("answering WeChat update %s failed", item.key)
             return _Turn([texts.BUSY])
@@ -349,13 +412,26 @@ class WechatChannel:
 
     # --- service calls (in a worker thread) -----------------------------------------------------
 
-    def _converse(self, item: Inbound, action: str | None) -> tuple[list[Outcome], str | None]:
+    def _converse(
+        self,
+        item: Inbound,
+        action: str | None,
+        push: tuple[int, datetime | None] | None = None,
+    ) -> tuple[list[Outcome], str | None]:
         """Run the update through the services; return the outcomes and the ledger key used."""
         service = self.services.consultation
         sender = Sender(channel=CHANNEL, user_id=item.openid, chat_id=item.openid)
         if item.kind == "unsubscribe":
             service.set_subscription(sender, subscribed=False)  # no reply: they left
             return [], None
+        if push is not None:
+            number, after = push
+            action = (
+                self.services.campaigns.typed_push_choice(
+                    CHANNEL, item.openid, number, within=CHOICE_WINDOW, after=after
+                )
+                or action
+            )
         greeted = self._greeted(sender)
         out: list[Outcome] = []
         ledger_key: str | None = None
@@ -368,7 +444,7 @@ class WechatChannel:
             if not greeted:
                 out.append(service.start(sender))
             if action is not None:
-                out.append(service.act(sender, action))
+                out.append(self._act(sender, action))
             elif item.kind == "click":
                 if item.text == menu.CONSULT:
                     out.append(service.command(sender, "help"))
@@ -389,6 +465,13 @@ class WechatChannel:
         if any(o.duplicate for o in out):
             return [], None  # answered before this process remembered it: nothing again
         return [*out, *self._later(sender)], ledger_key
+
+    def _act(self, sender: Sender, action: str) -> Outcome:
+        """Carry out a picked button: a push's 👍有用/退订 goes to the campaign service."""
+        if actions.decode(action)[0] in PUSH_ACTIONS:
+            answer = self.services.campaigns.click(CHANNEL, sender.user_id, action)
+            return Outcome((Reply(answer),))
+        return self.services.consultation.act(sender, action)
 
     def _ask(self, sender: Sender, text: str, update_key: str) -> Outcome:
         service = self.services.consultation

@@ -19,8 +19,12 @@ from typing import Any
 import httpx
 
 __all__ = [
+    "API_BUSY",
+    "API_QUOTA",
     "OUTSIDE_WINDOW",
     "OVER_LIMIT",
+    "SYSTEM_BUSY",
+    "UNSUBSCRIBED",
     "WechatClient",
     "WechatError",
     "WechatRefused",
@@ -31,6 +35,10 @@ logger = logging.getLogger(__name__)
 
 OUTSIDE_WINDOW = 45015  # the follower has not written for 48 hours: no customer-service message
 OVER_LIMIT = 45047  # too many customer-service messages since the follower last wrote
+UNSUBSCRIBED = 43004  # the user does not follow the account (any more)
+API_QUOTA = 45009  # the API's call quota is used up for now
+API_BUSY = 45011  # API calls too frequent
+SYSTEM_BUSY = -1  # WeChat's "system busy, try again"
 TOKEN_INVALID = frozenset({40001, 40014, 42001})  # invalid, malformed or expired access_token
 # Codes of the token call that mean the credentials (or the server's IP) are not accepted.
 CREDENTIALS_REFUSED = frozenset({40001, 40002, 40013, 40125, 40164, 41002, 41004, 61004})
@@ -86,6 +94,19 @@ class WechatClient:
         """Send a customer-service text message to a follower (`message/custom/send`)."""
         payload = {"touser": openid, "msgtype": "text", "text": {"content": content}}
         await self._call("message/custom/send", payload)
+
+    async def send_template(
+        self, openid: str, template_id: str, data: dict[str, str], *, url: str = ""
+    ) -> None:
+        """Send a template message (`message/template/send`): no 48-hour window applies."""
+        payload: dict[str, Any] = {
+            "touser": openid,
+            "template_id": template_id,
+            "data": {name: {"value": value} for name, value in data.items()},
+        }
+        if url:
+            payload["url"] = url
+        await self._call("message/template/send", payload)
 
     async def create_menu(self, menu: dict[str, Any]) -> None:
         """Replace the account's custom menu (`menu/create`)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from bot import texts
 from bot.services import actions
@@ -130,18 +131,36 @@ def _numbered(number: int, label: str) -> str:
 
 
 class Choices:
-    """The offer of the last message each follower got, for two hours (in this process only)."""
+    """The offer of the last message each follower got, for two hours (in this process only).
 
-    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
+    `stamp` (the services' clock, set by the channel) dates each offer, so that a push sent by
+    another process after it can take its place (`offered_at`).
+    """
+
+    def __init__(
+        self,
+        monotonic: Callable[[], float] = time.monotonic,
+        stamp: Callable[[], datetime] | None = None,
+    ) -> None:
         self._monotonic = monotonic
+        self.stamp = stamp
         self._offers: dict[str, tuple[float, Offer]] = {}
+        self._stamps: dict[str, datetime] = {}
 
     def remember(self, openid: str, offer: Offer) -> None:
         """Replace what the follower's numbers and keywords mean."""
         self._offers.pop(openid, None)
         self._offers[openid] = (self._monotonic(), offer)
+        if self.stamp is not None:
+            self._stamps[openid] = self.stamp()
         while len(self._offers) > MAX_REMEMBERED:  # dicts keep insertion order: oldest first
-            self._offers.pop(next(iter(self._offers)))
+            oldest = next(iter(self._offers))
+            del self._offers[oldest]
+            self._stamps.pop(oldest, None)
+
+    def offered_at(self, openid: str) -> datetime | None:
+        """When the follower's current offer was made (by `stamp`); None when unknown."""
+        return self._stamps.get(openid) if openid in self._offers else None
 
     def current(self, openid: str) -> Offer:
         """Return the follower's current offer (empty when none or older than two hours)."""

@@ -208,7 +208,7 @@ _clicks = iter(range(1_800_000_000, 1_900_000_000))
 
 
 async def _click(wx: Wx, key: str) -> str | None:
-    # Each click its own second: WeChat's event key is FromUserName + CreateTime + Event.
+    # Each click its own second (the event key: FromUserName, CreateTime, Event, EventKey).
     xml = event_xml(OPENID, "CLICK", key, create_time=next(_clicks))
     response: httpx.Response = await wx.post(xml)
     return content(response)
