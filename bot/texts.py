@@ -377,3 +377,19 @@ CONSOLE_DRAFT_CREATED = "已存为草稿 #{id}，审核通过后生效。"
 CONSOLE_DRAFT_SAVED = "草稿 #{id} 已保存。"
 CONSOLE_USER_ADDED = "账号已新建。"
 CONSOLE_USER_DISABLED = "账号已停用。"
+
+# --- staff web console: publicity pushes (/console/campaigns) -----------------------------------
+CONSOLE_CAMPAIGN_UNKNOWN = "没有找到这次推送（{key} {day}），请回到推送页重新选择。"
+CONSOLE_CAMPAIGN_HANDLED = "{key}（{day}）已经发过、正在发送或已取消，不会重复发送。"
+CONSOLE_CAMPAIGN_NO_SENDER = (
+    "这个服务没有连接 Telegram 机器人（未设置 LAWBOT_TOKEN），不能从控制台发送推送。"
+)
+CONSOLE_CAMPAIGN_STARTED = "推送 {key} 已开始发送，共 {size} 人。刷新本页查看进度。"
+CONSOLE_CAMPAIGN_CANCELLED = "已取消 {key}（{day}）这一次推送。"
+CONSOLE_CAMPAIGN_CANCEL_TOO_LATE = "{key}（{day}）已经发完或已错过，取消不了。"
+
+# --- WeChat: publicity pushes to followers -------------------------------------------------------
+# A template message (outside WeChat's 48-hour window) has no numbered choices: the remark says how
+# to leave; typing 退订 is understood by the service.
+WECHAT_PUSH_TEMPLATE_TITLE = "{town}普法推送"
+WECHAT_PUSH_TEMPLATE_REMARK = "不想再收到普法推送，请回复“退订”。"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from storage.clock import utcnow
@@ -87,6 +87,14 @@ class Villager(SQLModel, table=True):
 class Consultation(SQLModel, table=True):
     """One message a villager sent and what the bot did with it."""
 
+    # the report's question aggregates: decision IN (...) and a created_at range, index-only
+    __table_args__ = (
+        Index(
+            "ix_consultation_question",
+            *("decision", "created_at", "villager_id", "village_code", "topic_key", "channel"),
+        ),
+    )
+
     id: int | None = Field(default=None, primary_key=True)
     villager_id: int = Field(foreign_key="villager.id", index=True)
     channel: str = Field(max_length=16)
@@ -120,7 +128,7 @@ class Escalation(SQLModel, table=True):
     state: str = Field(default=EscalationState.OPEN, max_length=16, index=True)
     reason: str = Field(default="unmatched", max_length=16)
     urgent: bool = False
-    created_at: datetime = Field(default_factory=utcnow)
+    created_at: datetime = Field(default_factory=utcnow, index=True)
     claimed_at: datetime | None = None
     first_response_at: datetime | None = None
     closed_at: datetime | None = None
@@ -211,4 +219,5 @@ class FaqDraft(SQLModel, table=True):
 
 
 import storage.api_models  # noqa: E402  (registers the HTTP API tables on the metadata)
-import storage.console_models  # noqa: E402, F401  (the web console's accounts and audit log)
+import storage.console_models  # noqa: E402  (the web console's accounts and audit log)
+import storage.record_models  # noqa: E402, F401  (offline work records and the dispute register)

@@ -66,6 +66,7 @@ __all__ = [
     "Rate",
     "advisor_channels",
     "console_ledger",
+    "console_ledger_rows",
     "count_by",
     "count_by_month",
     "count_cross",
@@ -74,6 +75,7 @@ __all__ = [
     "match_rate",
     "month_bounds",
     "percentile",
+    "prepare_aggregates",
     "response_histogram",
     "response_times",
     "satisfaction",
@@ -194,6 +196,13 @@ def _questions(start: datetime, end: datetime) -> ColumnElement[bool]:
     )
 
 
+def prepare_aggregates(session: Session) -> None:
+    """Give this transaction's sorts room on PostgreSQL (a year of COUNT(DISTINCT) per group
+    spills to disk at the default 4 MB work_mem); nothing to do on SQLite."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection().exec_driver_sql("SET LOCAL work_mem = '32MB'")
+
+
 def totals(*, session: Session, start: datetime, end: datetime) -> Cell:
     """Return the number of questions and of distinct villagers asking them."""
     row = _run(
@@ -220,13 +229,25 @@ def count_by(
 
 
 def count_cross(
-    *, session: Session, start: datetime, end: datetime, first: Dimension, second: Dimension
+    *,
+    session: Session,
+    start: datetime,
+    end: datetime,
+    first: Dimension,
+    second: Dimension,
+    decisions: Sequence[str] | None = None,
 ) -> list[Cell]:
-    """Count questions per pair of dimensions (e.g. village × decision)."""
+    """Count questions per pair of dimensions (e.g. village × decision).
+
+    `decisions` keeps only questions of these decisions (the same cells as without it, fewer).
+    """
     a, b = _DIMENSIONS[first], _DIMENSIONS[second]
+    where = _questions(start, end)
+    if decisions is not None:
+        where = and_(where, C.decision.in_(list(decisions)))
     statement = (
         select(a, b, func.count(), func.count(func.distinct(C.villager_id)))
-        .where(_questions(start, end))
+        .where(where)
         .group_by(a, b)
         .order_by(a, b)
     )
@@ -650,13 +671,29 @@ def push_stats(*, session: Session, start: datetime, end: datetime) -> list[Push
     def state_count(*states: str) -> Any:
         return func.sum(case((delivery.c.state.in_(states), 1), else_=0))
 
+    runs = select(run.c.id).where(run.c.due_at >= start, run.c.due_at < end)
+    # deliveries and clicks of the period's runs only, each counted per run (clicks by kind)
+    sent = (
+        select(
+            delivery.c.run_id.label("run_id"),
+            func.count().label("targeted"),
+            state_count("sent").label("sent"),
+            state_count("failed").label("failed"),
+            state_count("blocked", "deactivated").label("blocked"),
+        )
+        .where(delivery.c.run_id.in_(runs))
+        .group_by(delivery.c.run_id)
+        .subquery()
+    )
     clicks = (
         select(
-            click.c.delivery_id,
+            delivery.c.run_id.label("run_id"),
             func.sum(case((click.c.kind == "useful", 1), else_=0)).label("useful"),
             func.sum(case((click.c.kind == "unsubscribe", 1), else_=0)).label("unsubscribed"),
         )
-        .group_by(click.c.delivery_id)
+        .select_from(click.join(delivery, delivery.c.id == click.c.delivery_id))
+        .where(delivery.c.run_id.in_(runs))
+        .group_by(delivery.c.run_id)
         .subquery()
     )
     statement = (
@@ -664,17 +701,17 @@ def push_stats(*, session: Session, start: datetime, end: datetime) -> list[Push
             run.c.campaign,
             run.c.push_key,
             run.c.due_at,
-            func.count(delivery.c.id),
-            state_count("sent"),
-            state_count("failed"),
-            state_count("blocked", "deactivated"),
-            func.coalesce(func.sum(clicks.c.useful), 0),
-            func.coalesce(func.sum(clicks.c.unsubscribed), 0),
+            func.coalesce(sent.c.targeted, 0),
+            sent.c.sent,
+            sent.c.failed,
+            sent.c.blocked,
+            func.coalesce(clicks.c.useful, 0),
+            func.coalesce(clicks.c.unsubscribed, 0),
         )
-        .select_from(run.join(delivery, delivery.c.run_id == run.c.id, isouter=True))
-        .join(clicks, clicks.c.delivery_id == delivery.c.id, isouter=True)
+        .select_from(run)
+        .outerjoin(sent, sent.c.run_id == run.c.id)
+        .outerjoin(clicks, clicks.c.run_id == run.c.id)
         .where(run.c.due_at >= start, run.c.due_at < end)
-        .group_by(run.c.id, run.c.campaign, run.c.push_key, run.c.due_at)
         .order_by(run.c.due_at)
     )
     return [
@@ -727,14 +764,9 @@ def _ledger_where(f: LedgerFilter) -> list[ColumnElement[bool]]:
     return where
 
 
-def console_ledger(
-    *, session: Session, filter: LedgerFilter, offset: int = 0, limit: int | None = 50
-) -> tuple[int, list[ConsoleRow]]:
-    """Return (total rows, one page) of the filtered ledger, newest first."""
-    where = _ledger_where(filter)
-    total = _run(session, select(func.count()).select_from(_CONSULTATION).where(*where))
+def _console_statement(session: Session, filter: LedgerFilter) -> Any:
     seconds = _seconds(session, E.first_response_at, E.created_at)
-    statement = (
+    return (
         select(
             C.id,
             C.created_at,
@@ -748,14 +780,34 @@ def console_ledger(
         )
         .select_from(_CONSULTATION)
         .outerjoin(_ESCALATION, E.consultation_id == C.id)
-        .where(*where)
+        .where(*_ledger_where(filter))
         .order_by(C.created_at.desc(), C.id.desc())
-        .offset(offset)
     )
+
+
+def _console_row(row: Any) -> ConsoleRow:
+    i, at, v, t, d, ch, text, adv, w = row
+    return ConsoleRow(i, as_utc(at), v, t, d, ch, text or "", adv, None if w is None else float(w))
+
+
+def console_ledger(
+    *, session: Session, filter: LedgerFilter, offset: int = 0, limit: int | None = 50
+) -> tuple[int, list[ConsoleRow]]:
+    """Return (total rows, one page) of the filtered ledger, newest first."""
+    where = _ledger_where(filter)
+    total = _run(session, select(func.count()).select_from(_CONSULTATION).where(*where))
+    statement = _console_statement(session, filter).offset(offset)
     if limit is not None:
         statement = statement.limit(limit)
-    rows = [
-        ConsoleRow(i, as_utc(at), v, t, d, ch, text or "", adv, None if w is None else float(w))
-        for i, at, v, t, d, ch, text, adv, w in _run(session, statement)
-    ]
+    rows = [_console_row(row) for row in _run(session, statement)]
     return int(total.scalar_one()), rows
+
+
+def console_ledger_rows(
+    *, session: Session, filter: LedgerFilter, batch: int = 2000
+) -> Iterator[ConsoleRow]:
+    """Yield every line of the filtered ledger, newest first, in one query streamed in batches
+    (the exports: no count, no offsets)."""
+    statement = _console_statement(session, filter).execution_options(yield_per=batch)
+    for row in _run(session, statement):
+        yield _console_row(row)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from bot.channels.http.app import Notify
     from bot.channels.http.keys import ApiKeys
     from bot.channels.notify import NoticeRouter
+    from bot.services.campaigns import SendFunc
     from bot.services.container import Services
 
 __all__ = ["register"]
@@ -47,11 +48,13 @@ def _host_port(listen: str) -> tuple[str, int]:
 
 
 def _telegram_notifier(
-    services: Services, token: str
+    services: Services, token: str, senders: dict[str, SendFunc] | None = None
 ) -> tuple[Notify, Callable[[Starlette], AbstractAsyncContextManager[None]]]:
-    """Send advisor cards and other notices through the Telegram bot (same token as `run`)."""
+    """Send advisor cards and other notices through the Telegram bot (same token as `run`);
+    `senders["telegram"]` gets the same bot's publicity-push sender."""
     from telegram import Bot
 
+    from bot.channels.telegram.campaign_handlers import telegram_sender
     from bot.channels.telegram.send import deliver_notices
     from bot.services.outcomes import Notice
 
@@ -61,6 +64,8 @@ def _telegram_notifier(
         base_url=config.telegram.base_url,
         base_file_url=config.telegram.base_file_url,
     )
+    if senders is not None:
+        senders["telegram"] = telegram_sender(bot)
 
     async def notify(notices: tuple[Notice, ...]) -> None:
         await deliver_notices(bot, notices, services.consultation)
@@ -76,7 +81,9 @@ def _telegram_notifier(
 AppContext = Callable[["Starlette"], AbstractAsyncContextManager[None]]
 
 
-def _notifiers(services: Services, token: str | None) -> tuple[NoticeRouter, list[AppContext]]:
+def _notifiers(
+    services: Services, token: str | None, senders: dict[str, SendFunc] | None = None
+) -> tuple[NoticeRouter, list[AppContext]]:
     """The notice router of this process: Telegram when a token is set, e-mail copies when
     `[notify] smtp_url` is set; HTTP and web-chat users fetch their own messages."""
     from bot.channels.notify import NoticeRouter
@@ -85,7 +92,7 @@ def _notifiers(services: Services, token: str | None) -> tuple[NoticeRouter, lis
     contexts: list[AppContext] = []
     copies: list[Notify] = []
     if token is not None:
-        telegram, context = _telegram_notifier(services, token)
+        telegram, context = _telegram_notifier(services, token, senders)
         by_channel["telegram"] = telegram
         contexts.append(context)
     else:
@@ -112,7 +119,10 @@ async def console_root(request: Request) -> Response:
 
 
 def _channel_routes(
-    services: Services, router: NoticeRouter, contexts: list[AppContext]
+    services: Services,
+    router: NoticeRouter,
+    contexts: list[AppContext],
+    senders: dict[str, SendFunc] | None = None,
 ) -> list[BaseRoute]:
     """The routes served beside the JSON API: web chat, staff console, WeChat (with a token)."""
     from starlette.responses import RedirectResponse
@@ -126,12 +136,16 @@ def _channel_routes(
     routes: list[BaseRoute] = [*ops_routes(services), *web_routes(services, notify=router)]
     if config.console.enabled:
         routes.append(Route("/console", console_root, methods=["GET"]))
-        routes.append(Mount("/console", app=build_console_app(services, notify=router)))
+        send = (senders or {}).get("telegram")  # the console's pushes go to Telegram villagers
+        routes.append(Mount("/console", app=build_console_app(services, notify=router, send=send)))
     if config.wechat.resolved().token:
         from bot.channels.wechat import build_wechat
 
         wechat = build_wechat(services, notify=router)
         router.by_channel["wechat"] = wechat.notifier.deliver
+        push = wechat.push_sender()  # publicity pushes to followers (needs the API client)
+        if push is not None and senders is not None:
+            senders["wechat"] = push
         routes += wechat.routes
 
         @asynccontextmanager
@@ -221,18 +235,27 @@ def register(app: typer.Typer, get_config: Callable[[Path | None], Config]) -> N
         logging.getLogger().setLevel(logging.INFO)
         logging.getLogger("httpx").setLevel(logging.WARNING)
         services = build_services(cfg)
-        notify, contexts = _notifiers(services, token if notify_telegram is not False else None)
+        senders: dict[str, SendFunc] = {}
+        notify, contexts = _notifiers(
+            services, token if notify_telegram is not False else None, senders
+        )
         from bot.channels.web import WebSecretError
 
         try:
-            routes = _channel_routes(services, notify, contexts)
+            routes = _channel_routes(services, notify, contexts, senders)
         except (ValueError, WebSecretError) as exc:  # a bad channel secret: one line naming it
             err.print(f"[red]错误 error:[/red] {exc}")
             raise typer.Exit(2) from None
         from bot.channels.scheduler import Scheduler
 
         # KB reloads run in every worker; SLA sweeps and held messages only on the elected leader
-        scheduler = Scheduler(services, notify, lead=cfg.scheduler.enabled)
+        # and, when WeChat can push, the publicity pushes (to every channel with a sender here)
+        scheduler = Scheduler(
+            services,
+            notify,
+            lead=cfg.scheduler.enabled,
+            senders=senders if "wechat" in senders else None,
+        )
         contexts.append(lambda _app: scheduler.running())
         application = build_http_app(
             services, notify=notify, lifespan=_together(contexts), extra_routes=routes

@@ -1,4 +1,5 @@
-"""`lawbot purge` and `lawbot bench-load`: retention and the load/fault benchmark."""
+"""`lawbot purge`, `lawbot bench-http`, `lawbot bench-web` and `lawbot bench-load`: retention and
+the benchmarks of the JSON API, the console pages and the load/fault run."""
 
 from __future__ import annotations
 
@@ -110,6 +111,34 @@ def register(app: typer.Typer, get_config: Callable[[], Config]) -> None:
         )
         print(result.summary())
         if result.paced.errors or result.flat.errors:
+            raise typer.Exit(1)
+
+    @app.command("bench-web")
+    def bench_web_command(
+        consultations: Annotated[
+            int, typer.Option("--consultations", min=1, help="一年的咨询数 / consultations.")
+        ] = 100_000,
+        requests: Annotated[
+            int, typer.Option("--requests", min=1, help="每页请求次数 / requests per page.")
+        ] = 30,
+        as_json: Annotated[bool, typer.Option("--json", help="输出 JSON / print JSON.")] = False,
+        database_url: ScratchDatabaseOption = None,
+    ) -> None:
+        """控制台页面压测 / Console pages over a synthetic year: p50/p95/max per page (≤ 300 ms)."""
+        from bot.ops.bench_web import bench_web
+
+        try:
+            result = bench_web(
+                get_config(),
+                database_url=database_url,
+                consultations=consultations,
+                requests=requests,
+            )
+        except ValueError as exc:
+            err.print(f"[red]错误 error:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        print(result.to_json() if as_json else result.table())
+        if any(p.errors for p in result.pages):
             raise typer.Exit(1)
 
     @app.command("bench-load")

@@ -56,6 +56,12 @@ def register(app: typer.Typer, get_config: Callable[[], Config]) -> None:
         charts: Annotated[
             Path | None, typer.Option("--charts", help="写入 PNG 图表 / write PNG charts.")
         ] = None,
+        year: Annotated[
+            int | None,
+            typer.Option(
+                "--year", min=2000, max=2100, help="全年（1月1日至12月31日）/ a whole town year."
+            ),
+        ] = None,
     ) -> None:
         """统计报表 / Staff statistics (default: this month, as tables)."""
         from bot.services import report as rp
@@ -68,8 +74,16 @@ def register(app: typer.Typer, get_config: Callable[[], Config]) -> None:
             raise typer.Exit(2)
         cfg = get_config()
         tz = cfg.town.tz
+        if year is not None and (first or last):
+            err.print(
+                "[red]错误 error:[/red] --year 不能和 --from/--to 同用 / --year or --from/--to"
+            )
+            raise typer.Exit(2)
         try:
-            start, end = rp.period_from_dates(_date(first, "--from"), _date(last, "--to"), tz)
+            if year is not None:
+                start, end = rp.year_period(year, tz)
+            else:
+                start, end = rp.period_from_dates(_date(first, "--from"), _date(last, "--to"), tz)
         except ValueError as exc:
             err.print(f"[red]错误 error:[/red] {exc}")
             raise typer.Exit(2) from None

@@ -32,6 +32,21 @@ JSON (`lawbot report --json`), stable keys — other tools read them; add keys, 
     gaps                   [{"text", "count", "villagers", "examples"}]  (numbers masked)
     pushes                 [{"campaign", "push", "due_at", "targeted", "sent", "failed", "blocked",
                              "useful", "unsubscribed"}]  (publicity pushes due in the period)
+    consultations          {"bot", "hotline", "walk_in", "total"}  咨询人次 of every channel: the
+                             bot's questions plus offline hotline and walk-in 人次 (total "<N" when
+                             the bot's count is suppressed)
+    offline                {"hotline"|"walk_in": {"records", "people"},
+                            "legal_opinion": {"records", "village", "town"},
+                            "publicity_event": {"records", "attendees", "materials", "banners"}}
+                             offline work recorded in the console, by its town date
+    disputes               {"registered", "open", "closed", "success", "failed", "litigation",
+                            "petition", "mediation_rate", "satisfaction": {"satisfied", "rated",
+                            "rate"}, "by_kind": [{"kind", "label", "registered", "success"}],
+                            "open_now"}  cases registered (排查) in the period, outcomes as of now;
+                             mediation_rate 调结率 = success / registered; open_now: open today
+
+Offline records and dispute cases are staff-recorded work without villager identities: their
+counts are published as they are (no small-cell suppression), their texts are stored masked.
 """
 
 from __future__ import annotations
@@ -42,11 +57,11 @@ import logging
 import os
 import re
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from xml.sax.saxutils import escape as xml_escape
 from zoneinfo import ZoneInfo
 
@@ -54,6 +69,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.config import Config
+from bot.services.disputes import figures_dict
 from bot.services.privacy import mask_numbers
 from bot.texts import (
     GAPS_HEADER,
@@ -68,22 +84,29 @@ from bot.texts import (
 )
 from knowledge.matcher import default_thresholds
 from storage import queries as q
+from storage import record_models as rm
 from storage.clock import utcnow
 from storage.db import Database
+from storage.models import Decision
 
 __all__ = [
+    "DASHBOARD_SECTIONS",
     "DECISION_LABELS",
+    "SECTIONS",
     "FontMissing",
     "Report",
     "build_report",
     "cjk_font",
     "load_topic_names",
     "month_period",
+    "period_days",
     "period_from_dates",
     "render_rich",
+    "stream_rows",
     "write_charts",
     "write_csv",
     "write_xlsx",
+    "year_period",
 ]
 
 logger = logging.getLogger(__name__)
@@ -147,6 +170,16 @@ def period_from_dates(
     return start, end
 
 
+def period_days(start: datetime, end: datetime, tz: ZoneInfo) -> tuple[date, date]:
+    """Return the first and last town dates (both inclusive) of [start, end)."""
+    return start.astimezone(tz).date(), (end.astimezone(tz) - timedelta(days=1)).date()
+
+
+def year_period(year: int, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """Return [1 January, 1 January of the next year) of a town year."""
+    return datetime(year, 1, 1, tzinfo=tz), datetime(year + 1, 1, 1, tzinfo=tz)
+
+
 # --- the report -----------------------------------------------------------------------------------
 
 
@@ -188,6 +221,9 @@ class Report:
     histogram: list[q.Cell]
     gaps: list[q.Gap]
     pushes: list[q.PushStats] = field(default_factory=list)
+    offline: dict[str, rm.OfflineCounts] = field(default_factory=dict)
+    disputes: list[rm.DisputeCounts] = field(default_factory=list)
+    open_disputes: int = 0
     _dict: dict[str, Any] | None = field(default=None, repr=False)
 
     # --- suppression ------------------------------------------------------------------------
@@ -402,6 +438,42 @@ class Report:
                 }
                 for p in self.pushes
             ],
+            **self._offline_sections(),
+        }
+
+    def _offline_sections(self) -> dict[str, Any]:
+        """The `consultations`, `offline` and `disputes` sections (offline work, not suppressed)."""
+
+        def counts(kind: str) -> rm.OfflineCounts:
+            return self.offline.get(kind) or rm.OfflineCounts(kind, 0, 0, 0, 0, 0, 0, 0)
+
+        hotline, walk_in = counts("hotline"), counts("walk_in")
+        opinion, event = counts("legal_opinion"), counts("publicity_event")
+        bot = self.count(self.total.count, self.total.villagers)
+        disputes = figures_dict(self.disputes or [rm.DisputeCounts(None, 0, 0, {}, {})])
+        return {
+            "consultations": {
+                "bot": bot,
+                "hotline": hotline.people,
+                "walk_in": walk_in.people,
+                "total": bot + hotline.people + walk_in.people if isinstance(bot, int) else bot,
+            },
+            "offline": {
+                "hotline": {"records": hotline.records, "people": hotline.people},
+                "walk_in": {"records": walk_in.records, "people": walk_in.people},
+                "legal_opinion": {
+                    "records": opinion.records,
+                    "village": opinion.for_village,
+                    "town": opinion.for_town,
+                },
+                "publicity_event": {
+                    "records": event.records,
+                    "attendees": event.attendees,
+                    "materials": event.materials,
+                    "banners": event.banners,
+                },
+            },
+            "disputes": disputes | {"open_now": self.open_disputes},
         }
 
     def _durations(self, d: q.Durations | None, villagers: int) -> dict[str, Value]:
@@ -465,8 +537,25 @@ class Report:
                 f"（评价{n(sat['faq']['rated'], '次')}），"
                 f"法律顾问答复{percent(sat['advisor']['rate'])}（评价{n(sat['advisor']['rated'], '次')}）。"
             ),
+            self._offline_sentence(n),
             SUPPRESSION_NOTE.format(n=self.small_cell),
         ]
+
+    def _offline_sentence(self, n: Callable[[Value, str], str]) -> str:
+        """The offline work and the dispute register, in the township-report wording."""
+        d = self.as_dict()
+        c, off, dis = d["consultations"], d["offline"], d["disputes"]
+        return (
+            f"线下接受热线电话咨询{c['hotline']}人次、来访咨询{c['walk_in']}人次，"
+            f"连同机器人解答合计接受法律咨询{n(c['total'], '人次')}；"
+            f"出具法律意见{off['legal_opinion']['records']}件"
+            f"（为村（居）{off['legal_opinion']['village']}件、为镇{off['legal_opinion']['town']}件）；"
+            f"开展普法活动{off['publicity_event']['records']}场，"
+            f"发放资料{off['publicity_event']['materials']}份、悬挂横幅{off['publicity_event']['banners']}条。"
+            f"排查矛盾纠纷{dis['registered']}件，调解成功{dis['success']}件"
+            f"（调结率{percent(dis['mediation_rate'])}），调处中{dis['open']}件；"
+            f"当事人满意率{percent(dis['satisfaction']['rate'])}。"
+        )
 
 
 def percent(value: Value) -> str:
@@ -501,6 +590,23 @@ def _advisor_names(config: Config) -> dict[str, tuple[str, tuple[str, ...]]]:
     return {k: (name, tuple(v)) for k, (name, v) in names.items()}
 
 
+SECTIONS = frozenset(
+    {
+        "questions", "acceptance", "escalations", "satisfaction", "by_village",
+        "village_decisions", "pushes", "by_topic", "by_decision", "by_channel", "by_month",
+        "month_decisions", "advisors", "histogram", "gaps",
+    }
+)  # fmt: skip
+"""What `build_report(sections=...)` can compute; the offline records are always included."""
+DASHBOARD_SECTIONS = frozenset(
+    {
+        "questions", "escalations", "satisfaction", "by_village", "pushes", "by_topic",
+        "by_channel", "by_month",
+    }
+)  # fmt: skip
+"""What the console's dashboard shows (`by_village` then counts only the `answer` decisions)."""
+
+
 def build_report(
     db: Database,
     config: Config,
@@ -510,105 +616,127 @@ def build_report(
     topic_names: Mapping[str, str] | None = None,
     now: datetime | None = None,
     gaps: int = 10,
+    sections: Collection[str] | None = None,
 ) -> Report:
-    """Run every aggregate for [start, end) in one session and return the report."""
+    """Run the aggregates for [start, end) in one session and return the report.
+
+    `sections` (names of `SECTIONS`; None: all) limits the work to what a page shows; the
+    sections left out stay empty (zero counts, empty lists), the others are exactly as in the
+    full report.
+    """
     moment = now or utcnow()
     remind = config.sla.remind_hours
-    with db.session() as s:
-        total = q.totals(session=s, start=start, end=end)
-        esc_rows = q.escalation_counts(
-            session=s, remind_hours=remind, now=moment, start=start, end=end
+    first_day, last_day = period_days(start, end, config.town.tz)
+    tz = config.town.tz
+
+    def want(name: str) -> bool:
+        return sections is None or name in sections
+
+    def escalations(by: Literal["all", "village", "advisor"]) -> list[q.EscalationCounts]:
+        return q.escalation_counts(
+            session=s, remind_hours=remind, now=moment, by=by, start=start, end=end
         )
-        first_all = q.response_times(session=s, measure="first_response", start=start, end=end)
-        resolution_all = q.response_times(session=s, measure="resolution", start=start, end=end)
-        advisor_channels = q.advisor_channels(session=s, start=start, end=end)
+
+    def times(
+        measure: Literal["first_response", "resolution"],
+        by: Literal["all", "village", "advisor"] = "all",
+    ) -> list[q.Durations]:
+        return q.response_times(session=s, measure=measure, by=by, start=start, end=end)
+
+    no_rate = q.Rate(0, 0, 0)
+    with db.session() as s:
+        q.prepare_aggregates(s)
+        # totals and the match rate count the same rows: one query gives both
+        match = q.match_rate(session=s, start=start, end=end) if want("questions") else no_rate
+        esc_rows = escalations("all") if want("escalations") else []
+        first_all = times("first_response") if want("escalations") else []
+        resolution_all = times("resolution") if want("escalations") else []
+        village_decisions = (
+            q.count_cross(session=s, first="village", second="decision", start=start, end=end)
+            if want("village_decisions")
+            else q.count_cross(
+                session=s, first="village", second="decision", decisions=(Decision.ANSWER,),
+                start=start, end=end,
+            )
+            if want("by_village")
+            else []
+        )  # fmt: skip
         return Report(
             town=config.town.name,
             start=start,
             end=end,
-            tz=config.town.tz,
+            tz=tz,
             small_cell=config.privacy.small_cell,
             generated_at=moment,
             village_names={v.code: v.name for v in config.villages},
             topic_names=dict(topic_names or {}),
             advisor_names=_advisor_names(config),
-            total=total,
-            match=q.match_rate(session=s, start=start, end=end),
-            acceptance=q.suggestion_acceptance(session=s, start=start, end=end),
-            escalations=esc_rows[0],
+            total=q.Cell(None, match.denominator, match.villagers),
+            match=match,
+            acceptance=q.suggestion_acceptance(session=s, start=start, end=end)
+            if want("acceptance")
+            else no_rate,
+            escalations=esc_rows[0] if esc_rows else q.EscalationCounts(None, 0, 0, 0, 0, 0, 0),
             first_response=first_all[0] if first_all else None,
             resolution=resolution_all[0] if resolution_all else None,
-            satisfaction=dict(q.satisfaction(session=s, start=start, end=end)),
-            by_village=q.count_by(session=s, dimension="village", start=start, end=end),
-            village_decisions=q.count_cross(
-                session=s,
-                first="village",
-                second="decision",
-                start=start,
-                end=end,
-            ),
-            village_escalations=q.escalation_counts(
-                session=s,
-                remind_hours=remind,
-                now=moment,
-                by="village",
-                start=start,
-                end=end,
-            ),
-            village_first_response=q.response_times(
-                session=s,
-                measure="first_response",
-                by="village",
-                start=start,
-                end=end,
-            ),
+            satisfaction=dict(q.satisfaction(session=s, start=start, end=end))
+            if want("satisfaction")
+            else {},
+            by_village=q.count_by(session=s, dimension="village", start=start, end=end)
+            if want("by_village")
+            else [],
+            village_decisions=village_decisions,
+            village_escalations=escalations("village") if want("by_village") else [],
+            village_first_response=times("first_response", "village")
+            if want("by_village")
+            else [],
             village_satisfaction=dict(
                 q.satisfaction(session=s, by="village", start=start, end=end)
-            ),
-            pushes=q.push_stats(session=s, start=start, end=end),
-            by_topic=q.count_by(session=s, dimension="topic", start=start, end=end),
-            by_decision=q.count_by(session=s, dimension="decision", start=start, end=end),
-            by_channel=q.count_by(session=s, dimension="channel", start=start, end=end),
-            by_month=q.count_by_month(session=s, tz=config.town.tz, start=start, end=end),
+            )
+            if want("by_village")
+            else {},
+            pushes=q.push_stats(session=s, start=start, end=end) if want("pushes") else [],
+            by_topic=q.count_by(session=s, dimension="topic", start=start, end=end)
+            if want("by_topic")
+            else [],
+            by_decision=q.count_by(session=s, dimension="decision", start=start, end=end)
+            if want("by_decision")
+            else [],
+            by_channel=q.count_by(session=s, dimension="channel", start=start, end=end)
+            if want("by_channel")
+            else [],
+            by_month=q.count_by_month(session=s, tz=tz, start=start, end=end)
+            if want("by_month")
+            else [],
             month_decisions=q.count_by_month(
-                session=s,
-                tz=config.town.tz,
-                by_decision=True,
-                start=start,
-                end=end,
-            ),
-            advisor_escalations=q.escalation_counts(
-                session=s,
-                remind_hours=remind,
-                now=moment,
-                by="advisor",
-                start=start,
-                end=end,
-            ),
-            advisor_first_response=q.response_times(
-                session=s,
-                measure="first_response",
-                by="advisor",
-                start=start,
-                end=end,
-            ),
-            advisor_resolution=q.response_times(
-                session=s,
-                measure="resolution",
-                by="advisor",
-                start=start,
-                end=end,
-            ),
+                session=s, tz=tz, by_decision=True, start=start, end=end
+            )
+            if want("month_decisions")
+            else [],
+            advisor_escalations=escalations("advisor") if want("advisors") else [],
+            advisor_first_response=times("first_response", "advisor") if want("advisors") else [],
+            advisor_resolution=times("resolution", "advisor") if want("advisors") else [],
             advisor_satisfaction=dict(
                 q.satisfaction(session=s, by="advisor", start=start, end=end)
-            ),
-            advisor_channels=advisor_channels,
+            )
+            if want("advisors")
+            else {},
+            advisor_channels=q.advisor_channels(session=s, start=start, end=end)
+            if want("advisors")
+            else {},
             histogram=q.response_histogram(
                 session=s, edges_hours=HISTOGRAM_EDGES_HOURS, start=start, end=end
-            ),
+            )
+            if want("histogram")
+            else [],
             gaps=q.top_unmatched(
                 session=s, below=_answer_threshold(config), limit=gaps, start=start, end=end
-            ),
+            )
+            if want("gaps")
+            else [],
+            offline=rm.offline_counts(session=s, first=first_day, last=last_day),
+            disputes=rm.dispute_counts(session=s, first=first_day, last=last_day),
+            open_disputes=rm.open_dispute_count(session=s),
         )
 
 
@@ -874,6 +1002,11 @@ def _stream_ledger(path: Path, sheet_name: str, lines: Iterable[list[Any]]) -> N
     os.replace(temporary, path)
 
 
+def stream_rows(path: Path, sheet_name: str, lines: Iterable[list[Any]]) -> None:
+    """Stream rows into the sheet of a workbook saved by openpyxl (see `_stream_ledger`)."""
+    _stream_ledger(path, sheet_name, lines)
+
+
 def _styled(sheet: Any, value: str, *, bold: bool, Font: Any, Alignment: Any) -> Any:
     from openpyxl.cell import WriteOnlyCell
 
@@ -905,6 +1038,15 @@ def _indicators(d: dict[str, Any]) -> list[tuple[str, Any]]:
         ("办结时长中位数", hours_text(times["resolution"]["median_hours"])),
         ("机器人解答满意率", percent(sat["faq"]["rate"])),
         ("法律顾问满意率", percent(sat["advisor"]["rate"])),
+        ("热线电话咨询人次", d["consultations"]["hotline"]),
+        ("来访咨询人次", d["consultations"]["walk_in"]),
+        ("咨询人次合计（含线下）", d["consultations"]["total"]),
+        ("出具法律意见件数", d["offline"]["legal_opinion"]["records"]),
+        ("线下普法活动场次", d["offline"]["publicity_event"]["records"]),
+        ("排查矛盾纠纷件数", d["disputes"]["registered"]),
+        ("调解成功件数", d["disputes"]["success"]),
+        ("调结率", percent(d["disputes"]["mediation_rate"])),
+        ("纠纷当事人满意率", percent(d["disputes"]["satisfaction"]["rate"])),
         ("小样本保护", f"少于{d['small_cell']}人的格子显示为“<{d['small_cell']}”"),
     ]
 

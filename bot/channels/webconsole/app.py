@@ -1,14 +1,16 @@
 """The console's routes: sign-in, dashboard, ledger, escalation inbox, drafts, campaigns, audit
 log and accounts. Pages are rendered on the server (Jinja2); every form carries a CSRF token;
-service calls run in worker threads."""
+service calls run in worker threads. A push sent from the campaigns page is delivered in a
+background task through the injected `send` (the Telegram bot of `lawbot serve`)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +27,20 @@ from starlette.templating import Jinja2Templates
 from bot import texts
 from bot.channels.http.limits import SlidingWindow
 from bot.channels.webconsole.charts import bar_chart
+from bot.channels.webconsole.records import record_routes
 from bot.channels.webconsole.security import SecurityHeaders, csrf_ok, csrf_token, load_secret
 from bot.services import ledger as ledger_service
 from bot.services import report as rp
 from bot.services.accounts import ROLES, AccountError, Identity
+from bot.services.campaign_schedule import Occurrence
+from bot.services.campaigns import RunReport, SendFunc
 from bot.services.container import Services
 from bot.services.drafts import DraftError
 from bot.services.outcomes import Notice, Outcome, Sender
+from storage import campaign_repository as crepo
+from storage import escalations as esc_repo
 from storage import queries as q
+from storage.campaign_models import RunState
 
 __all__ = ["SESSION_COOKIE", "build_console_app"]
 
@@ -41,6 +49,7 @@ logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE = 50
 SESSION_COOKIE = "lawbot_console"
+REFRESH_SECONDS = 3  # the campaigns page reloads itself while a run is sending
 Notify = Callable[[tuple[Notice, ...]], Awaitable[None]]
 
 
@@ -65,6 +74,8 @@ class _Console:
     logins: SlidingWindow
     session_seconds: float
     prefix: str
+    send: SendFunc | None = None
+    deliveries: set[asyncio.Task[None]] = field(default_factory=set)
 
     # --- helpers --------------------------------------------------------------------------------
 
@@ -193,6 +204,7 @@ class _Console:
             end,
             topic_names=self.topics(),
             now=services.consultation.clock(),
+            sections=rp.DASHBOARD_SECTIONS,
         )
         data = built.as_dict()
         if who.villages is not None:
@@ -296,6 +308,10 @@ class _Console:
         escalation_id = int(request.path_params["id"])
         verb = request.path_params["verb"]
         service = self.services.consultation.escalations
+        if who.villages is not None:  # an advisor acts only on their villages' escalations
+            village = await run_in_threadpool(self.escalation_village, escalation_id)
+            if not who.sees(village):
+                raise _Forbidden
         if actor is None:
             self.flash(request, texts.CONSOLE_NO_ADVISOR_ID)
             return RedirectResponse(self.url("/escalations"), status_code=303)
@@ -323,6 +339,12 @@ class _Console:
         self.flash(request, " ".join(r.text for r in outcome.replies)[:300])
         return RedirectResponse(self.url("/escalations"), status_code=303)
 
+    def escalation_village(self, escalation_id: int) -> str | None:
+        """The village code of an escalation (None: unknown escalation or no village)."""
+        with self.services.consultation.db.session() as session:
+            escalation = esc_repo.get_escalation(session=session, escalation_id=escalation_id)
+            return escalation.village_code if escalation is not None else None
+
     # --- knowledge ------------------------------------------------------------------------------
 
     async def drafts(self, request: Request) -> Response:
@@ -339,7 +361,7 @@ class _Console:
         start, end, _, _ = self.period(request)
         built = await run_in_threadpool(
             rp.build_report, consultation.db, self.services.config, start, end,
-            topic_names=self.topics(), now=consultation.clock(),
+            topic_names=self.topics(), now=consultation.clock(), sections={"gaps"},
         )  # fmt: skip
         return self.page(
             request, "drafts.html", who, drafts=drafts, problems=problems,
@@ -401,17 +423,149 @@ class _Console:
 
     # --- campaigns ------------------------------------------------------------------------------
 
-    async def campaigns(self, request: Request) -> Response:
-        """GET /campaigns: upcoming pushes with a preview, and the results of past runs."""
-        who = await self.who(request)
+    def staff_only(self, who: Identity) -> None:
+        """Refuse advisors: publicity pushes are the justice office's (as on Telegram)."""
+        if who.role not in ("staff", "admin") or who.villages is not None:
+            raise _Forbidden
+
+    def audience(self, villages: tuple[str, ...] | None) -> str:
+        """Describe an audience: everybody, or the names of its villages."""
+        if villages is None:
+            return texts.CAMPAIGN_AUDIENCE_ALL
+        config = self.services.config
+        return "、".join(getattr(config.village(c), "name", c) for c in villages)
+
+    def find_push(self, key: str, day: str) -> Occurrence | None:
+        """The occurrence of push `key` scheduled for the local date `day`, if any."""
+        try:
+            wanted = date.fromisoformat(day)
+        except ValueError:
+            return None
+        start = datetime.combine(wanted - timedelta(days=2), datetime.min.time(), tzinfo=UTC)
+        found = self.services.campaigns.occurrences(start, start + timedelta(days=5))
+        return next((o for o in found if o.push_key == key and o.scheduled_for == wanted), None)
+
+    def run_state(self, occ: Occurrence) -> str | None:
+        """The state of the run of an occurrence (None: not started, missed or cancelled)."""
+        with self.services.campaigns.db.session() as session:
+            run = crepo.get_run(
+                session=session,
+                campaign=occ.campaign,
+                push_key=occ.push_key,
+                scheduled_for=occ.scheduled_for,
+            )
+            return None if run is None else str(run.state)
+
+    def push_view(self, occ: Occurrence) -> dict[str, Any]:
+        """What the schedule and the confirmation show of one occurrence (worker thread)."""
         campaigns = self.services.campaigns
-        upcoming = await run_in_threadpool(lambda: campaigns.upcoming(limit=12))
-        previews = [(o, campaigns.render(o), campaigns.title(o.campaign)) for o in upcoming]
-        reports = await run_in_threadpool(lambda: campaigns.reports(limit=20))
-        return self.page(
-            request, "campaigns.html", who, previews=previews, reports=reports,
-            tz=self.services.config.town.tz,
+        return {
+            "occ": occ,
+            "title": campaigns.title(occ.campaign),
+            "text": campaigns.render(occ),
+            "audience": self.audience(occ.villages),
+            "size": campaigns.audience_size(occ.villages),
+            "state": self.run_state(occ),
+        }
+
+    async def campaigns(self, request: Request) -> Response:
+        """GET /campaigns: the schedule with previews and audiences, and every run's progress."""
+        who = await self.who(request)
+        self.staff_only(who)
+        campaigns = self.services.campaigns
+
+        def load() -> tuple[list[dict[str, Any]], list[RunReport]]:
+            reports = campaigns.reports(limit=20)  # first: a run seen done is done below too
+            return [self.push_view(o) for o in campaigns.upcoming(limit=12)], reports
+
+        pushes, reports = await run_in_threadpool(load)
+        states = [r.state for r in reports] + [p["state"] for p in pushes]
+        running = RunState.RUNNING in states
+        response = self.page(
+            request, "campaigns.html", who, pushes=pushes, reports=reports, running=running,
+            tz=self.services.config.town.tz, can_send=self.send is not None,
         )  # fmt: skip
+        if running:  # no script needed: the browser reloads the page until the runs are done
+            response.headers["Refresh"] = str(REFRESH_SECONDS)
+        return response
+
+    async def campaign_confirm(self, request: Request) -> Response:
+        """GET /campaigns/confirm?push=KEY&day=DATE: the text and audience before sending."""
+        who = await self.who(request)
+        self.staff_only(who)
+        key = request.query_params.get("push", "")
+        day = request.query_params.get("day", "")
+        occ = self.find_push(key, day)
+        if occ is None:
+            self.flash(request, texts.CONSOLE_CAMPAIGN_UNKNOWN.format(key=key[:40], day=day[:10]))
+            return RedirectResponse(self.url("/campaigns"), status_code=303)
+        push = await run_in_threadpool(self.push_view, occ)
+        return self.page(
+            request, "campaign_confirm.html", who, push=push, tz=self.services.config.town.tz,
+            can_send=self.send is not None, no_sender=texts.CONSOLE_CAMPAIGN_NO_SENDER,
+        )  # fmt: skip
+
+    async def campaign_action(self, request: Request) -> Response:
+        """POST /campaigns/send or /campaigns/cancel (push, day): start a run, or cancel one."""
+        who = await self.who(request)
+        self.staff_only(who)
+        data = await self.form(request)
+        verb = request.path_params["verb"]
+        key, day = data.get("push", ""), data.get("day", "")
+        occ = self.find_push(key, day)
+        back = RedirectResponse(self.url("/campaigns"), status_code=303)
+        if occ is None or verb not in ("send", "cancel"):
+            self.flash(request, texts.CONSOLE_CAMPAIGN_UNKNOWN.format(key=key[:40], day=day[:10]))
+            return back
+        campaigns = self.services.campaigns
+        actor = f"console:{who.name}"
+        where = {"key": occ.push_key, "day": occ.scheduled_for}
+        if verb == "cancel":
+            cancelled = await run_in_threadpool(lambda: campaigns.cancel(occ, actor=actor))
+            if cancelled:
+                await run_in_threadpool(
+                    self.services.accounts.audit, who.name, "campaign.cancel",
+                    f"{occ.push_key}@{occ.scheduled_for}", "",
+                )  # fmt: skip
+            self.flash(
+                request,
+                (
+                    texts.CONSOLE_CAMPAIGN_CANCELLED
+                    if cancelled
+                    else texts.CONSOLE_CAMPAIGN_CANCEL_TOO_LATE
+                ).format(**where),
+            )
+            return back
+        send = self.send
+        if send is None:
+            self.flash(request, texts.CONSOLE_CAMPAIGN_NO_SENDER)
+            return back
+        if await run_in_threadpool(self.run_state, occ) is not None:
+            self.flash(request, texts.CONSOLE_CAMPAIGN_HANDLED.format(**where))
+            return back
+        run_id = await run_in_threadpool(lambda: campaigns.start_run(occ, actor=actor))
+        if run_id is None:
+            self.flash(request, texts.CONSOLE_CAMPAIGN_HANDLED.format(**where))
+            return back
+        size = await run_in_threadpool(campaigns.audience_size, occ.villages)
+        await run_in_threadpool(
+            self.services.accounts.audit, who.name, "campaign.send",
+            f"{occ.push_key}@{occ.scheduled_for}", f"run {run_id}, {size} 人",
+        )  # fmt: skip
+        task = asyncio.create_task(self.deliver(run_id, send), name=f"console-run-{run_id}")
+        self.deliveries.add(task)
+        task.add_done_callback(self.deliveries.discard)
+        self.flash(request, texts.CONSOLE_CAMPAIGN_STARTED.format(key=occ.push_key, size=size))
+        return RedirectResponse(self.url(f"/campaigns#run-{run_id}"), status_code=303)
+
+    async def deliver(self, run_id: int, send: SendFunc) -> None:
+        """Deliver a run in the background; the page shows its progress from the database."""
+        try:
+            counts = await self.services.campaigns.deliver(run_id, send)
+        except Exception:  # the rows stay pending (or sending): a restart resumes the run
+            logger.exception("console run %d: delivery stopped", run_id)
+        else:
+            logger.info("console run %d finished: %s", run_id, counts)
 
     # --- admin ----------------------------------------------------------------------------------
 
@@ -477,10 +631,15 @@ def build_console_app(
     services: Services,
     *,
     notify: Notify | None = None,
+    send: SendFunc | None = None,
     prefix: str = "/console",
     secret: str | None = None,
 ) -> Starlette:
-    """The console as an ASGI app to mount at `prefix` (sessions signed with `secret`)."""
+    """The console as an ASGI app to mount at `prefix` (sessions signed with `secret`).
+
+    `send` delivers publicity pushes (None: the campaigns page shows them but cannot send);
+    the app's `state.deliveries` holds the background deliveries still running.
+    """
     settings = services.config.console
     secret = secret or load_secret(
         services.config.resolve(settings.secret_file) or Path("data/console-secret")
@@ -493,6 +652,7 @@ def build_console_app(
         logins=SlidingWindow(settings.logins_per_minute),
         session_seconds=settings.session_hours * 3600,
         prefix=prefix,
+        send=send,
     )
 
     def guarded(
@@ -528,10 +688,13 @@ def build_console_app(
         Route("/drafts/new", guarded(console.draft_action), methods=["POST"]),
         Route("/drafts/{id:int}/{verb:str}", guarded(console.draft_action), methods=["POST"]),
         Route("/campaigns", guarded(console.campaigns), methods=["GET"]),
+        Route("/campaigns/confirm", guarded(console.campaign_confirm), methods=["GET"]),
+        Route("/campaigns/{verb:str}", guarded(console.campaign_action), methods=["POST"]),
         Route("/audit", guarded(console.audit), methods=["GET"]),
         Route("/users", guarded(console.users), methods=["GET"]),
         Route("/users", guarded(console.user_action), methods=["POST"]),
         Route("/users/{name:str}/disable", guarded(console.user_action), methods=["POST"]),
+        *record_routes(console, guarded),
         Mount("/static", app=StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [
@@ -546,4 +709,6 @@ def build_console_app(
             https_only=settings.https_only,
         ),
     ]
-    return Starlette(routes=routes, middleware=middleware)
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.deliveries = console.deliveries
+    return app
